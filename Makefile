@@ -1,0 +1,40 @@
+# dcsim: two commands on a fresh machine.
+#   make demo   -- the LeNet-300-100 / MNIST pipeline end to end into runs/demo/
+#   make test   -- the test suite
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= runs/demo
+PYTEST_ARGS ?=
+
+.PHONY: all venv demo test test-slow bench clean help
+
+help:
+	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline into $(DEMO_OUT)/"
+	@echo "make test   - set up .venv and run the test suite (slow tests: make test-slow)"
+	@echo "make bench  - run the benchmarks in benchmarks/ (writes runs/bench/*.json)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dcsim needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/dcsim compress --model lenet-300-100 --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py --out runs/bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,111 @@
+"""AcceleratorConfig: the EIE-style machine that the encoding, sim/, hw/ and
+energy_model/ are built from.
+
+The defaults are EIE's (ISCA 2016): 64 PEs, 4-bit codebook indices, 4-bit
+relative indices, 64-bit sparse-matrix SRAM words and 128 KiB of sparse-matrix
+SRAM per PE. Later issues extend this class; there is no other machine config.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .configio import ConfigMixin, check
+
+KIB = 1024
+
+
+def _is_pow2(x: int) -> bool:
+    return x > 0 and (x & (x - 1)) == 0
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig(ConfigMixin):
+    """One design point of the accelerator (per-PE sizes; KiB = 1024 bytes).
+
+    Attributes:
+        n_pe: number of processing elements; row i of W belongs to PE ``i mod n_pe``.
+        index_bits: codebook index width v (the codebook has ``2**index_bits`` entries).
+        rel_index_bits: relative row index width z; gaps beyond ``2**z - 1`` need fillers.
+        sram_word_bits: sparse-matrix SRAM word width; a word holds
+            ``entries_per_word`` (v, z) entries (a power of two, so the low pointer
+            bits select the entry).
+        spmat_sram_bytes: sparse-matrix SRAM per PE, in bytes.
+        ptr_bits: column-pointer width. ``None`` derives it from the sparse-matrix
+            capacity; a given value must address that whole capacity.
+    """
+
+    n_pe: int = 64
+    index_bits: int = 4
+    rel_index_bits: int = 4
+    sram_word_bits: int = 64
+    spmat_sram_bytes: int = 128 * KIB
+    ptr_bits: int | None = None
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.n_pe, int) and 1 <= self.n_pe <= 4096,
+              f"n_pe = {self.n_pe!r} is not allowed; use an integer in 1..4096")
+        check(isinstance(self.index_bits, int) and 1 <= self.index_bits <= 8,
+              f"index_bits = {self.index_bits!r} is not allowed; use an integer in 1..8")
+        check(isinstance(self.rel_index_bits, int) and 1 <= self.rel_index_bits <= 8,
+              f"rel_index_bits = {self.rel_index_bits!r} is not allowed; use an integer in 1..8")
+        check(isinstance(self.sram_word_bits, int) and _is_pow2(self.sram_word_bits)
+              and 8 <= self.sram_word_bits <= 1024,
+              f"sram_word_bits = {self.sram_word_bits!r} is not allowed; use a power of two in 8..1024")
+        check(self.sram_word_bits >= self.entry_bits,
+              f"sram_word_bits = {self.sram_word_bits} cannot hold one {self.entry_bits}-bit (v, z) entry "
+              f"(index_bits {self.index_bits} + rel_index_bits {self.rel_index_bits}); use at least {self.entry_bits}")
+        check(isinstance(self.spmat_sram_bytes, int) and self.spmat_sram_bytes * 8 >= self.sram_word_bits
+              and self.spmat_sram_bytes <= 1 << 30,
+              f"spmat_sram_bytes = {self.spmat_sram_bytes!r} is not allowed; use at least one "
+              f"{self.sram_word_bits}-bit word and at most 1 GiB")
+        need = self.required_ptr_bits
+        if self.ptr_bits is not None:
+            check(isinstance(self.ptr_bits, int) and need <= self.ptr_bits <= 32,
+                  f"ptr_bits = {self.ptr_bits!r} does not address the {self.spmat_capacity_entries} entries of "
+                  f"the {self.spmat_sram_bytes}-byte sparse-matrix SRAM; use {need}..32 or leave it unset")
+
+    # ---- derived quantities (the RTL parameters and sim constants come from these) ----
+    @property
+    def entry_bits(self) -> int:
+        """Bits of one (v, z) entry."""
+        return self.index_bits + self.rel_index_bits
+
+    @property
+    def codebook_size(self) -> int:
+        return 1 << self.index_bits
+
+    @property
+    def max_rel(self) -> int:
+        """Largest relative index z; a filler entry is (v=0, z=max_rel)."""
+        return (1 << self.rel_index_bits) - 1
+
+    @property
+    def entries_per_word(self) -> int:
+        """Entries per SRAM word: the largest power of two that fits."""
+        return 1 << int(math.floor(math.log2(self.sram_word_bits // self.entry_bits)))
+
+    @property
+    def slot_bits(self) -> int:
+        """Low pointer bits that select the entry within a word."""
+        return self.entries_per_word.bit_length() - 1
+
+    @property
+    def spmat_words(self) -> int:
+        """Sparse-matrix SRAM depth per PE, in words."""
+        return self.spmat_sram_bytes * 8 // self.sram_word_bits
+
+    @property
+    def spmat_capacity_entries(self) -> int:
+        """(v, z) entries one PE's sparse-matrix SRAM holds."""
+        return self.spmat_words * self.entries_per_word
+
+    @property
+    def required_ptr_bits(self) -> int:
+        """Pointer width needed to address 0..capacity (a column end may equal the capacity)."""
+        return max(1, math.ceil(math.log2(self.spmat_capacity_entries + 1)))
+
+    @property
+    def pointer_bits(self) -> int:
+        """The pointer width in use: ``ptr_bits`` if set, else derived from the capacity."""
+        return self.ptr_bits if self.ptr_bits is not None else self.required_ptr_bits

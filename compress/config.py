@@ -1,0 +1,139 @@
+"""CompressionConfig: the Deep Compression recipe (pruning, trained quantization,
+Huffman coding, the storage form, and the retraining schedule).
+
+Per-layer overrides are keyed by layer name (``fc1``, ``conv2``, ...). Later
+issues extend this class; there is no other compression config.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from arch.configio import ConfigMixin, check
+
+
+class PruneMethod(str, enum.Enum):
+    """How each layer's magnitude threshold is chosen."""
+
+    THRESHOLD = "threshold"  # |w| < quality * std(w)  (Han et al., NIPS 2015)
+    DENSITY = "density"      # keep the largest-magnitude fraction `density`
+
+
+class KMeansInit(str, enum.Enum):
+    """Centroid initialisation for 1-D k-means (Deep Compression, Sec. 3.2)."""
+
+    LINEAR = "linear"    # evenly spaced over [min, max]
+    DENSITY = "density"  # evenly spaced in the CDF of the weights
+    RANDOM = "random"    # Forgy: k distinct weights drawn at random
+
+
+class LayerKind(str, enum.Enum):
+    FC = "fc"
+    CONV = "conv"
+
+
+def _check_fraction(name: str, v: float) -> None:
+    check(isinstance(v, float) and 0.0 < v <= 1.0, f"{name} = {v!r} is not allowed; use a number in (0, 1]")
+
+
+@dataclass(frozen=True)
+class CompressionConfig(ConfigMixin):
+    """The compression recipe.
+
+    Pruning: ``prune_method`` with ``density`` (fraction of weights kept) or
+    ``quality`` (threshold = quality x std of the layer's weights); per-layer
+    values in ``layer_density`` / ``layer_quality`` override them. Pruning is
+    done in ``prune_iterations`` steps (density interpolated geometrically),
+    each followed by ``retrain_epochs`` of masked retraining.
+
+    Quantization: ``conv_bits`` / ``fc_bits`` per layer kind (``layer_bits``
+    overrides), k-means with ``kmeans_init``, then ``finetune_epochs`` of
+    centroid fine-tuning.
+
+    Storage form: relative indices of ``conv_rel_bits`` / ``fc_rel_bits``
+    with filler zeros; ``huffman`` codes weight and relative indices.
+    """
+
+    # pruning
+    prune_method: PruneMethod = PruneMethod.DENSITY
+    density: float = 0.1
+    quality: float = 1.0
+    layer_density: dict[str, float] = field(default_factory=dict)
+    layer_quality: dict[str, float] = field(default_factory=dict)
+    prune_iterations: int = 1
+    retrain_epochs: int = 4
+    # trained quantization
+    conv_bits: int = 8
+    fc_bits: int = 5
+    layer_bits: dict[str, int] = field(default_factory=dict)
+    kmeans_init: KMeansInit = KMeansInit.LINEAR
+    kmeans_max_iter: int = 100
+    finetune_epochs: int = 2
+    # Deep Compression storage form + Huffman
+    conv_rel_bits: int = 8
+    fc_rel_bits: int = 5
+    huffman: bool = True
+    # training (baseline, retraining and fine-tuning share the optimizer settings)
+    baseline_epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 0.05
+    retrain_lr_scale: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("prune_method", "kmeans_init"):
+            v = getattr(self, name)
+            enum_t = PruneMethod if name == "prune_method" else KMeansInit
+            if not isinstance(v, enum_t):
+                try:
+                    object.__setattr__(self, name, enum_t(v))
+                except ValueError:
+                    allowed = ", ".join(repr(m.value) for m in enum_t)
+                    check(False, f"{name} = {v!r} is not allowed; choose one of {allowed}")
+        _check_fraction("density", self.density)
+        for k, v in self.layer_density.items():
+            _check_fraction(f"layer_density.{k}", v)
+        check(isinstance(self.quality, float) and 0.0 <= self.quality <= 10.0,
+              f"quality = {self.quality!r} is not allowed; use a number in [0, 10]")
+        for k, v in self.layer_quality.items():
+            check(isinstance(v, float) and 0.0 <= v <= 10.0,
+                  f"layer_quality.{k} = {v!r} is not allowed; use a number in [0, 10]")
+        for name in ("conv_bits", "fc_bits"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and 1 <= v <= 8, f"{name} = {v!r} is not allowed; use an integer in 1..8")
+        for k, v in self.layer_bits.items():
+            check(isinstance(v, int) and 1 <= v <= 8,
+                  f"layer_bits.{k} = {v!r} is not allowed; use an integer in 1..8")
+        for name in ("conv_rel_bits", "fc_rel_bits"):
+            v = getattr(self, name)
+            check(isinstance(v, int) and 1 <= v <= 16, f"{name} = {v!r} is not allowed; use an integer in 1..16")
+        for name, lo, hi in (("prune_iterations", 1, 20), ("retrain_epochs", 0, 1000),
+                             ("finetune_epochs", 0, 1000), ("baseline_epochs", 0, 1000),
+                             ("kmeans_max_iter", 1, 100000), ("batch_size", 1, 65536)):
+            v = getattr(self, name)
+            check(isinstance(v, int) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
+        for name, lo, hi in (("learning_rate", 0.0, 10.0), ("retrain_lr_scale", 0.0, 10.0),
+                             ("momentum", 0.0, 0.999), ("weight_decay", 0.0, 1.0)):
+            v = getattr(self, name)
+            check(isinstance(v, float) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use a number in [{lo}, {hi}]")
+        check(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed!r} is not allowed; use an integer >= 0")
+        check(isinstance(self.huffman, bool), f"huffman = {self.huffman!r} must be true or false")
+
+    # ---- per-layer lookups ----
+    def bits_for(self, name: str, kind: LayerKind | str) -> int:
+        """Codebook index bits of layer ``name`` (per-layer override, else by kind)."""
+        if name in self.layer_bits:
+            return self.layer_bits[name]
+        return self.conv_bits if LayerKind(kind) is LayerKind.CONV else self.fc_bits
+
+    def rel_bits_for(self, kind: LayerKind | str) -> int:
+        """Relative-index bits of Deep Compression's storage form for a layer kind."""
+        return self.conv_rel_bits if LayerKind(kind) is LayerKind.CONV else self.fc_rel_bits
+
+    def density_for(self, name: str) -> float:
+        return self.layer_density.get(name, self.density)
+
+    def quality_for(self, name: str) -> float:
+        return self.layer_quality.get(name, self.quality)

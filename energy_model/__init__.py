@@ -1,0 +1,1 @@
+"""dcsim: energy_model."""
