@@ -50,6 +50,9 @@ class CompressionConfig(ConfigMixin):
     overrides), k-means with ``kmeans_init``, then ``finetune_epochs`` of
     centroid fine-tuning.
 
+    Training: SGD with momentum and cosine decay; ``augment_shift`` shifts
+    training images by up to that many pixels (0 = no augmentation).
+
     Storage form: relative indices of ``conv_rel_bits`` / ``fc_rel_bits``
     with filler zeros; ``huffman`` codes weight and relative indices.
     """
@@ -80,6 +83,7 @@ class CompressionConfig(ConfigMixin):
     retrain_lr_scale: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    augment_shift: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,7 +115,8 @@ class CompressionConfig(ConfigMixin):
             check(isinstance(v, int) and 1 <= v <= 16, f"{name} = {v!r} is not allowed; use an integer in 1..16")
         for name, lo, hi in (("prune_iterations", 1, 20), ("retrain_epochs", 0, 1000),
                              ("finetune_epochs", 0, 1000), ("baseline_epochs", 0, 1000),
-                             ("kmeans_max_iter", 1, 100000), ("batch_size", 1, 65536)):
+                             ("kmeans_max_iter", 1, 100000), ("batch_size", 1, 65536),
+                             ("augment_shift", 0, 8)):
             v = getattr(self, name)
             check(isinstance(v, int) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
         for name, lo, hi in (("learning_rate", 0.0, 10.0), ("retrain_lr_scale", 0.0, 10.0),

@@ -1,0 +1,233 @@
+"""The Deep Compression flow as plain stage functions over explicit data.
+
+``step_baseline -> step_prune -> step_quantize -> step_encode`` turn a network
+into a :class:`CompressedModel`; :func:`storage_report` accounts its bits.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from arch.config import AcceleratorConfig
+from arch.fileio import atomic_write_bytes
+
+from . import models
+from .config import CompressionConfig
+from .model import CompressedLayer, CompressedModel
+from .nn import LayerSpec, Network, augmented
+from .prune import densities, prune_masks
+from .quantize import quantize_matrix
+from .storage import eie_footprint, encode_form, layer_storage, total_storage
+from .train import QuantState, apply_quant, check_masks_hold, train
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainData:
+    """Training and test arrays (images float32 in [0, 1])."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    fingerprint: str  # identifies the data for the baseline cache
+
+
+def data_from_dataset(ds) -> TrainData:
+    fp = hashlib.sha256()
+    for a in (ds.train_labels, ds.test_labels):
+        fp.update(np.ascontiguousarray(a).tobytes())
+    fp.update(np.ascontiguousarray(ds.train_images[:: max(1, len(ds.train_images) // 64)]).tobytes())
+    fp.update(str(ds.train_images.shape).encode())
+    return TrainData(ds.train_images, ds.train_labels, ds.test_images, ds.test_labels, fp.hexdigest()[:16])
+
+
+def _opt(cfg: CompressionConfig, epochs: int, lr_scale: float, seed_offset: int) -> dict:
+    return dict(epochs=epochs, lr=cfg.learning_rate * lr_scale, momentum=cfg.momentum,
+                weight_decay=cfg.weight_decay, batch_size=cfg.batch_size, seed=cfg.seed + seed_offset,
+                augment_shift=cfg.augment_shift)
+
+
+# --------------------------------------------------------------------- stages
+def cache_dir() -> Path:
+    return Path(os.environ.get("DCSIM_CACHE", Path.home() / ".cache" / "dcsim")) / "baselines"
+
+
+def baseline_key(model: str, cfg: CompressionConfig, data: TrainData) -> str:
+    d = {"model": model, "epochs": cfg.baseline_epochs, "lr": cfg.learning_rate, "bs": cfg.batch_size,
+         "mom": cfg.momentum, "wd": cfg.weight_decay, "seed": cfg.seed, "shift": cfg.augment_shift, "data": data.fingerprint, "v": 1}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def step_baseline(model: str, cfg: CompressionConfig, data: TrainData, *, use_cache: bool = True,
+                  progress: bool = True, log: Log = print) -> Network:
+    """Train the float baseline of a built-in model, or reuse a cached one with the same recipe and data."""
+    net = models.build(model, seed=cfg.seed)
+    path = cache_dir() / f"{model}-{baseline_key(model, cfg, data)}.npz"
+    if use_cache and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                params = {k: z[k] for k in z.files}
+            if set(params) == set(net.params) and all(params[k].shape == net.params[k].shape for k in params):
+                net.params = {k: params[k].astype(np.float32) for k in params}
+                log(f"baseline: reused {path}")
+                return net
+        except (OSError, ValueError):
+            pass
+    t = time.time()
+    train(net, data.x_train, data.y_train, progress=progress, desc="baseline", **_opt(cfg, cfg.baseline_epochs, 1.0, 0))
+    log(f"baseline: trained {cfg.baseline_epochs} epochs in {time.time() - t:.1f} s")
+    if use_cache:
+        import io
+        buf = io.BytesIO()
+        np.savez(buf, **net.params)
+        try:
+            atomic_write_bytes(path, buf.getvalue())
+        except OSError:
+            pass
+    return net
+
+
+def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
+               log: Log = print) -> dict[str, np.ndarray]:
+    """Prune in ``cfg.prune_iterations`` steps, retraining with masks after each (if data is given).
+
+    Modifies ``net`` in place; returns the final masks (True = kept)."""
+    masks = None
+    T = cfg.prune_iterations
+    for it in range(1, T + 1):
+        masks = prune_masks(net, cfg, fraction=it / T, previous=masks)
+        for k, m in masks.items():
+            net.params[k] *= m
+        if data is not None and cfg.retrain_epochs > 0:
+            train(net, data.x_train, data.y_train, masks=masks, progress=progress,
+                  desc=f"prune {it}/{T} retrain", **_opt(cfg, cfg.retrain_epochs, cfg.retrain_lr_scale, it))
+        log("prune {}/{}: density {}".format(
+            it, T, ", ".join(f"{k} {100 * d:.1f}%" for k, d in densities(masks).items())))
+    assert masks is not None and check_masks_hold(net, masks)
+    return masks
+
+
+def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
+                  log: Log = print) -> dict[str, QuantState]:
+    """k-means weight sharing per layer over ``[W | b]``, then centroid fine-tuning (if data is given)."""
+    quant = {}
+    for s in net.specs:
+        bits = cfg.bits_for(s.name, s.kind)
+        quant[s.name] = quantize_matrix(augmented(net, s.name), bits, cfg.kmeans_init, cfg.kmeans_max_iter, cfg.seed)
+    apply_quant(net, quant)
+    if data is not None and cfg.finetune_epochs > 0:
+        train(net, data.x_train, data.y_train, quant=quant, progress=progress, desc="fine-tune centroids",
+              **_opt(cfg, cfg.finetune_epochs, cfg.retrain_lr_scale, 100))
+    log("quantize: " + ", ".join(f"{k} {cfg.bits_for(k, s.kind)} bits" for k, s in
+                                 zip(quant, net.specs)))
+    return quant
+
+
+def step_encode(net: Network, quant: dict[str, QuantState], cfg: CompressionConfig, accel: AcceleratorConfig,
+                meta: dict | None = None) -> CompressedModel:
+    """Build the CompressedModel: indices, codebooks and the Huffman-coded storage form per layer."""
+    layers = []
+    for s in net.specs:
+        q = quant[s.name]
+        bits = cfg.bits_for(s.name, s.kind)
+        form = encode_form(q.idx, bits, cfg.rel_bits_for(s.kind))
+        layers.append(CompressedLayer(spec=s, bits=bits, centroids=q.centroids.astype(np.float32).copy(),
+                                      indices=q.idx.copy(), form=form))
+    return CompressedModel(name=net.name, input_shape=tuple(net.input_shape), layers=layers,
+                           compression=cfg, accel=accel, meta=dict(meta or {}))
+
+
+def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
+    """Per-layer and total storage (Table 2 columns) plus EIE's on-chip footprint, apart."""
+    rows = []
+    for l in model.layers:
+        W = l.indices[:, :-1]
+        row = {"layer": l.name, "kind": l.spec.kind.value,
+               **layer_storage(l.form, n_weights=int(W.size), n_bias=int(l.indices.shape[0]),
+                               nnz_weights=int(np.count_nonzero(W)))}
+        if eie:
+            row.update(eie_footprint(l.indices, l.bits, model.accel))
+        rows.append(row)
+    total = total_storage(rows)
+    if eie:
+        for k in ("eie_entries", "eie_fillers", "eie_spmat_bits", "eie_ptr_bits", "eie_padding_bits",
+                  "eie_codebook_bits", "eie_total_bits"):
+            total[k] = int(sum(r[k] for r in rows))
+        total["eie_fits"] = all(r["eie_fits"] for r in rows)
+    return {"layers": rows, "total": total}
+
+
+# ------------------------------------------------------------------- user weights
+def network_from_npz(path: str | os.PathLike) -> Network:
+    """A network from a user's ``.npz``: 2-D arrays are fc (out x in), 4-D are conv
+    (out x in x kh x kw); ``NAME_bias`` / ``NAME.bias`` is that layer's bias (zeros when absent).
+    Layers keep the file's order; ReLU is on for every layer but the last."""
+    from .config import LayerKind
+
+    p = Path(path)
+    try:
+        z = np.load(p, allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{p}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{p}: not a readable .npz of numpy arrays ({e})") from None
+    with z:
+        try:
+            arrays = {k: z[k] for k in z.files}
+        except ValueError as e:
+            raise ValueError(f"{p}: holds non-numeric or pickled data, which dcsim never loads ({e})") from None
+    biases = {}
+    weights = []
+    for k, a in arrays.items():
+        for suf in ("_bias", ".bias"):
+            if k.endswith(suf):
+                biases[k[: -len(suf)]] = a
+                break
+        else:
+            weights.append((k, a))
+    if not weights:
+        raise ValueError(f"{p}: no weight arrays found (need 2-D fc or 4-D conv arrays)")
+    specs, params = [], {}
+    for i, (k, a) in enumerate(weights):
+        if a.ndim not in (2, 4) or not np.issubdtype(a.dtype, np.floating) or a.size == 0:
+            raise ValueError(f"{p}: array {k!r} has shape {a.shape} and dtype {a.dtype}; "
+                             "weights must be non-empty float 2-D (fc, out x in) or 4-D (conv, out x in x kh x kw)")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{p}: array {k!r} holds NaN or inf")
+        kind = LayerKind.FC if a.ndim == 2 else LayerKind.CONV
+        b = biases.pop(k, None)
+        if b is None:
+            b = np.zeros(a.shape[0], dtype=np.float32)
+        if b.shape != (a.shape[0],):
+            raise ValueError(f"{p}: bias of {k!r} has shape {b.shape}; expected ({a.shape[0]},)")
+        specs.append(LayerSpec(k, kind, tuple(int(s) for s in a.shape), relu=i < len(weights) - 1))
+        params[k] = a.astype(np.float32)
+        params[k + "_bias"] = b.astype(np.float32)
+    if biases:
+        raise ValueError(f"{p}: bias {next(iter(biases))!r} has no matching weight array")
+    first = specs[0]
+    input_shape = (first.shape[1],) if first.kind.value == "fc" else (first.shape[1], 0, 0)
+    return Network(p.stem, input_shape, specs, params)
+
+
+def weight_error(original: Network, model: CompressedModel) -> list[dict]:
+    """Per-layer error of the dequantized weights against the originals."""
+    out = []
+    for l in model.layers:
+        a = augmented(original, l.name)
+        q = l.augmented
+        err = q - a
+        norm = float(np.linalg.norm(a))
+        out.append({"layer": l.name, "weight_rms_error": float(np.sqrt(np.mean(err ** 2))),
+                    "weight_rel_error": float(np.linalg.norm(err) / norm) if norm else 0.0,
+                    "weight_max_abs_error": float(np.max(np.abs(err))) if err.size else 0.0})
+    return out
