@@ -6,8 +6,16 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TORCH_STAMP := $(VENV)/.installed-torch
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
+# MNIST: $DCSIM_DATA/mnist if set; else the project's shared data folder beside the repo if present;
+# else the loader's user cache (~/.cache/dcsim/mnist), downloaded on first use.
+ifeq ($(origin DCSIM_DATA),undefined)
+ifneq ($(wildcard ../shared/data/mnist),)
+export DCSIM_DATA := $(abspath ../shared/data)
+endif
+endif
 
 .PHONY: all venv demo test test-slow bench clean help
 
@@ -24,13 +32,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+# The optional PyTorch adapter's tests need torch (CPU build, pinned in the `torch` extra).
+$(TORCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,torch]'
+	touch $(TORCH_STAMP)
+
 demo: $(STAMP)
 	$(VENV)/bin/dcsim compress --model lenet-300-100 --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(TORCH_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-slow: $(STAMP)
+test-slow: $(TORCH_STAMP)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
