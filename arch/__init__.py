@@ -5,5 +5,8 @@
 """
 from .config import AcceleratorConfig
 from .configio import ConfigError
+from .encoding import (EIEStreams, EncodingError, PEStream, check_capacity, decode_layer, encode_layer,
+                       pack_words, unpack_words)
 
-__all__ = ["AcceleratorConfig", "ConfigError"]
+__all__ = ["AcceleratorConfig", "ConfigError", "EIEStreams", "EncodingError", "PEStream", "check_capacity",
+           "decode_layer", "encode_layer", "pack_words", "unpack_words"]
