@@ -54,7 +54,8 @@ class CompressionConfig(ConfigMixin):
     training images by up to that many pixels (0 = no augmentation).
 
     Storage form: relative indices of ``conv_rel_bits`` / ``fc_rel_bits``
-    with filler zeros; ``huffman`` codes weight and relative indices.
+    with filler zeros; weight and relative indices are Huffman-coded (the
+    report gives the rates with and without it).
     """
 
     # pruning
@@ -75,7 +76,6 @@ class CompressionConfig(ConfigMixin):
     # Deep Compression storage form + Huffman
     conv_rel_bits: int = 8
     fc_rel_bits: int = 5
-    huffman: bool = True
     # training (baseline, retraining and fine-tuning share the optimizer settings)
     baseline_epochs: int = 10
     batch_size: int = 64
@@ -124,7 +124,6 @@ class CompressionConfig(ConfigMixin):
             v = getattr(self, name)
             check(isinstance(v, float) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use a number in [{lo}, {hi}]")
         check(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed!r} is not allowed; use an integer >= 0")
-        check(isinstance(self.huffman, bool), f"huffman = {self.huffman!r} must be true or false")
 
     # ---- per-layer lookups ----
     def bits_for(self, name: str, kind: LayerKind | str) -> int:

@@ -35,7 +35,7 @@ def _configs(args, default_compress):
 
     accel, comp = (None, None)
     if args.config:
-        accel, comp = read_config_file(args.config)
+        accel, comp = read_config_file(args.config, compress_base=default_compress)
     accel = accel or AcceleratorConfig()
     comp = comp or default_compress
     if getattr(args, "seed", None) is not None:
@@ -149,6 +149,20 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------- recipe
+def cmd_recipe(args) -> int:
+    from dcsim.configfile import recipe_toml
+
+    text = recipe_toml(args.model)
+    if args.out:
+        from arch.fileio import atomic_write_text
+        atomic_write_text(args.out, text)
+        _log(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     from compress.models import MODELS
@@ -180,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("archive", metavar="ARCHIVE", help="a model.dcz file")
     i.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the EIE footprint's machine")
     i.set_defaults(func=cmd_inspect)
+
+    r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
+                       description="Print the default recipe of a built-in model as a TOML config file "
+                                   "([accel] and [compress]); edit it and pass it to compress --config.")
+    r.add_argument("model", choices=MODELS, metavar="MODEL", help=" or ".join(MODELS))
+    r.add_argument("--out", metavar="FILE.toml", help="write to this file instead of stdout")
+    r.set_defaults(func=cmd_recipe)
     return p
 
 
