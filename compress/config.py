@@ -71,7 +71,7 @@ class CompressionConfig(ConfigMixin):
     fc_bits: int = 5
     layer_bits: dict[str, int] = field(default_factory=dict)
     kmeans_init: KMeansInit = KMeansInit.LINEAR
-    kmeans_max_iter: int = 100
+    kmeans_max_iter: int = 1000
     finetune_epochs: int = 2
     # Deep Compression storage form + Huffman
     conv_rel_bits: int = 8

@@ -32,15 +32,15 @@ def default_recipe(name: str) -> CompressionConfig:
     if name == "lenet-300-100":
         return CompressionConfig(
             prune_method=PruneMethod.DENSITY,
-            layer_density={"fc1": 0.08, "fc2": 0.09, "fc3": 0.26},
+            layer_density={"fc1": 0.065, "fc2": 0.08, "fc3": 0.25},
             density=0.08, prune_iterations=2, retrain_epochs=5, retrain_lr_scale=1.0,
             fc_bits=6, finetune_epochs=2, baseline_epochs=20, augment_shift=2,
             batch_size=64, learning_rate=0.05)
     if name == "lenet-5":
         return CompressionConfig(
             prune_method=PruneMethod.DENSITY,
-            layer_density={"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19},
+            layer_density={"conv1": 0.66, "conv2": 0.12, "fc1": 0.065, "fc2": 0.19},
             density=0.08, prune_iterations=2, retrain_epochs=4,
-            conv_bits=8, fc_bits=5, finetune_epochs=2, baseline_epochs=15, augment_shift=2,
+            conv_bits=8, fc_bits=5, conv_rel_bits=5, finetune_epochs=2, baseline_epochs=15, augment_shift=2,
             retrain_lr_scale=1.0, batch_size=64, learning_rate=0.05)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
