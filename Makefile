@@ -43,8 +43,9 @@ demo: $(STAMP)
 test: $(TORCH_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Everything, the slow tests included, with the long hypothesis profile (500 examples per property).
 test-slow: $(TORCH_STAMP)
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=slow $(PY) -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out runs/bench
