@@ -10,9 +10,6 @@ checks the round trip, and writes a JSON with the figures and the full config.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -23,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from arch.config import AcceleratorConfig  # noqa: E402
 from arch.encoding import decode_layer, encode_layer  # noqa: E402
-from arch.fileio import atomic_write_text  # noqa: E402
+from _common import machine_info, write_json  # noqa: E402
 
 # (name, rows = out, cols = in, weight density)
 LAYERS = [
@@ -85,11 +82,9 @@ def main(argv=None) -> int:
         "accelerator_derived": {"entry_bits": cfg.entry_bits, "entries_per_word": cfg.entries_per_word,
                                 "pointer_bits": cfg.pointer_bits,
                                 "spmat_capacity_entries": cfg.spmat_capacity_entries},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                    "platform": platform.platform()},
+        "machine": machine_info(),
     }
-    out = Path(args.out)
-    atomic_write_text(out, json.dumps(res, indent=2) + "\n")
+    out = write_json(args.out, res)
 
     print(f"{'layer':<12} {'rows x cols':>12} {'entries':>10} {'fillers':>9} "
           f"{'encode s':>9} {'Mentries/s':>10} {'decode s':>9} {'Mentries/s':>10}  round trip")

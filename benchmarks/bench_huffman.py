@@ -20,9 +20,6 @@ Numba decoder is compiled before timing). Every stream must round-trip.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from arch.fileio import atomic_write_text  # noqa: E402
+from _common import machine_info, write_json  # noqa: E402
 from compress.huffman import build_code, decode, encode, entropy_bits  # noqa: E402
 from compress.kmeans import kmeans_1d  # noqa: E402
 
@@ -151,11 +148,9 @@ def main(argv=None) -> int:
         "config": {"n": args.n, "seed": args.seed, "repeat": args.repeat, "archive": args.archive,
                    "max_len": 24},
         "streams": results,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                    "platform": platform.platform()},
+        "machine": machine_info(),
     }
-    out = Path(args.out)
-    atomic_write_text(out, json.dumps(res, indent=2) + "\n")
+    out = write_json(args.out, res)
 
     print(f"{'stream':<24} {'symbols':>9} {'H bits/sym':>10} {'Huff b/sym':>10} {'+table':>7} {'fixed':>5} "
           f"{'enc Msym/s':>10} {'enc MB/s':>8} {'dec Msym/s':>10} {'dec MB/s':>8}  round trip")

@@ -13,10 +13,7 @@ figures and the full config.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from arch.fileio import atomic_write_text  # noqa: E402
+from _common import machine_info, write_json  # noqa: E402
 from compress.kmeans import init_centroids, kmeans_1d  # noqa: E402
 
 SCALE = 0.05  # standard deviation (normal) or scale (Laplace) of the dense weights
@@ -112,8 +109,7 @@ def main(argv=None) -> int:
                    "sklearn_tol": 0.0, "sklearn_algorithm": "lloyd", "sklearn_n_init": 1},
         "data": {"generate_s": t_gen, "min": float(x.min()), "max": float(x.max()), "std": float(x.std())},
         "dcsim": dcsim,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-                    "platform": platform.platform()},
+        "machine": machine_info(),
     }
 
     if not args.no_sklearn:
@@ -140,7 +136,7 @@ def main(argv=None) -> int:
         out["speedup_vs_kmeanspp"] = out["sklearn_kmeanspp"]["seconds"] / dcsim["seconds"]
 
     path = Path(args.out)
-    atomic_write_text(path, json.dumps(out, indent=2) + "\n")
+    write_json(path, out)
 
     what = f"pruned-{args.dist} weights (density {args.density})" if args.density < 1 else f"{args.dist} weights"
     print(f"{args.n} {what}, k = {args.k}, "

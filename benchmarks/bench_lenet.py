@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -77,6 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--no-cache", action="store_true", help="retrain the baseline")
     args = ap.parse_args(argv)
+    from _common import machine_info, write_json
     from dcsim.cli import main as dcsim_main
 
     out_json = Path(args.out or f"runs/bench/{args.model}.json")
@@ -111,12 +110,12 @@ def main(argv=None) -> int:
         "compression_config": doc["compression_config"],
         "accelerator_config": doc["accelerator_config"],
         "stages_s": doc["stages_s"],
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_info(),
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     from arch.fileio import atomic_write_text
 
-    atomic_write_text(out_json, json.dumps(res, indent=2) + "\n")
+    write_json(out_json, res)
     md = comparison_markdown(res)
     atomic_write_text(out_json.with_suffix(".md"), md)
     print("\n" + md)

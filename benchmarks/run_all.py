@@ -8,6 +8,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 QUICK = ["bench_encoding", "bench_huffman", "bench_kmeans"]
 FULL = QUICK + ["bench_lenet"]
