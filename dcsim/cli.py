@@ -19,9 +19,14 @@ def _log(msg: str) -> None:
 
 
 def _out_dir(path: str) -> Path:
+    """Check --out early; it is created only when there is something to write (_make_out)."""
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UserError(f"--out {p}: exists and is not a directory")
+    return p
+
+
+def _make_out(p: Path) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -114,6 +119,7 @@ def cmd_compress(args) -> int:
     stages["total_s"] = time.time() - t0
     doc = {"model": cm.name, **report, "stages_s": stages,
            "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict()}
+    _make_out(out)
     save(cm, out / "model.dcz")
     write_compression_report(out, doc)
     print(storage_tables(doc))

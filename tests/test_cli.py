@@ -41,7 +41,7 @@ def _run(args):
 
 
 @pytest.mark.parametrize("case", ["bad_config_value", "missing_npz", "pickled_npz", "bad_shape", "truncated_archive",
-                                  "no_source", "bad_model"])
+                                  "no_source", "bad_model", "bad_data_dir", "bad_idx"])
 def test_bad_input_exit_2_one_line(tmp_path, case):
     out = tmp_path / "o"
     w = _weights(tmp_path)
@@ -64,6 +64,16 @@ def test_bad_input_exit_2_one_line(tmp_path, case):
         a = out / "model.dcz"
         a.write_bytes(a.read_bytes()[:100])
         args, frag = ["inspect", str(a)], "model.dcz"
+    elif case == "bad_data_dir":
+        args, frag = ["compress", "--model", "lenet-300-100", "--out", str(out), "--data-dir",
+                      str(tmp_path / "nodata")], "nodata"
+    elif case == "bad_idx":
+        d = tmp_path / "idx"
+        d.mkdir()
+        for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                  "t10k-labels-idx1-ubyte"):
+            (d / n).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 7)
+        args, frag = ["compress", "--model", "lenet-300-100", "--out", str(out), "--data-dir", str(d)], "idx"
     elif case == "no_source":
         args, frag = ["compress", "--out", str(out)], "--model"
     else:
@@ -73,7 +83,7 @@ def test_bad_input_exit_2_one_line(tmp_path, case):
     lines = [l for l in r.stderr.strip().splitlines() if l.strip()]
     assert frag in lines[-1]
     if case not in ("truncated_archive",):
-        assert not (out / "model.dcz").exists() and not (out / "compression.json").exists()
+        assert not out.exists()  # nothing half-written, not even the folder
 
 
 def test_help_lists_commands():
