@@ -7,12 +7,21 @@ SRAM per PE. Later issues extend this class; there is no other machine config.
 """
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 
 from .configio import ConfigMixin, check
 
 KIB = 1024
+TECH_NODES = (45, 32, 28, 22, 16, 14, 10, 7)
+
+
+class Overflow(str, enum.Enum):
+    """What the accumulator does when a sum leaves its range (arch/fixedpoint.py)."""
+
+    SATURATE = "saturate"  # clamp to the largest / smallest value
+    WRAP = "wrap"          # two's-complement wrap-around
 
 
 def _is_pow2(x: int) -> bool:
@@ -23,7 +32,7 @@ def _is_pow2(x: int) -> bool:
 class AcceleratorConfig(ConfigMixin):
     """One design point of the accelerator (per-PE sizes; KiB = 1024 bytes).
 
-    Attributes:
+    Encoding (arch/encoding.py):
         n_pe: number of processing elements; row i of W belongs to PE ``i mod n_pe``.
         index_bits: codebook index width v (the codebook has ``2**index_bits`` entries).
         rel_index_bits: relative row index width z; gaps beyond ``2**z - 1`` need fillers.
@@ -33,6 +42,20 @@ class AcceleratorConfig(ConfigMixin):
         spmat_sram_bytes: sparse-matrix SRAM per PE, in bytes.
         ptr_bits: column-pointer width. ``None`` derives it from the sparse-matrix
             capacity; a given value must address that whole capacity.
+
+    Datapath and timing (docs/microarchitecture.md, arch/fixedpoint.py):
+        fifo_depth: entries of each PE's activation FIFO.
+        act_bits, act_frac_bits: activations are signed ``act_bits``-bit fixed point
+            with ``act_frac_bits`` fractional bits (Q(act_bits-act_frac_bits).act_frac_bits).
+        weight_bits: width of a signed fixed-point codebook entry; its fractional
+            bits are derived per layer from the codebook (arch/fixedpoint.py).
+        acc_bits, acc_frac_bits: the signed accumulator and its fractional bits.
+        overflow: accumulator overflow rule, ``saturate`` or ``wrap``.
+        act_regs_per_pe: activations each PE's source and destination register
+            files hold; longer vectors run in passes of ``n_pe * act_regs_per_pe``.
+        ptr_sram_bytes, act_sram_bytes: pointer and activation SRAM per PE.
+        clock_mhz: clock frequency in MHz.
+        tech_node: process node in nm (the energy model scales by it).
     """
 
     n_pe: int = 64
@@ -41,8 +64,25 @@ class AcceleratorConfig(ConfigMixin):
     sram_word_bits: int = 64
     spmat_sram_bytes: int = 128 * KIB
     ptr_bits: int | None = None
+    fifo_depth: int = 8
+    act_bits: int = 16
+    act_frac_bits: int = 8
+    weight_bits: int = 16
+    acc_bits: int = 32
+    acc_frac_bits: int = 16
+    overflow: Overflow = Overflow.SATURATE
+    act_regs_per_pe: int = 64
+    ptr_sram_bytes: int = 32 * KIB
+    act_sram_bytes: int = 2 * KIB
+    clock_mhz: float = 800.0
+    tech_node: int = 45
 
     def __post_init__(self) -> None:
+        if not isinstance(self.overflow, Overflow):
+            try:
+                object.__setattr__(self, "overflow", Overflow(self.overflow))
+            except ValueError:
+                check(False, f"overflow = {self.overflow!r} is not allowed; choose one of 'saturate', 'wrap'")
         check(isinstance(self.n_pe, int) and 1 <= self.n_pe <= 4096,
               f"n_pe = {self.n_pe!r} is not allowed; use an integer in 1..4096")
         check(isinstance(self.index_bits, int) and 1 <= self.index_bits <= 8,
@@ -64,6 +104,32 @@ class AcceleratorConfig(ConfigMixin):
             check(isinstance(self.ptr_bits, int) and need <= self.ptr_bits <= 32,
                   f"ptr_bits = {self.ptr_bits!r} does not address the {self.spmat_capacity_entries} entries of "
                   f"the {self.spmat_sram_bytes}-byte sparse-matrix SRAM; use {need}..32 or leave it unset")
+
+        self._check_datapath()
+
+    def _check_datapath(self) -> None:
+        def rng(name: str, lo: int, hi: int) -> None:
+            v = getattr(self, name)
+            check(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi,
+                  f"{name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
+
+        rng("fifo_depth", 1, 4096)
+        rng("act_bits", 4, 32)
+        rng("act_frac_bits", 0, self.act_bits - 2)  # the constant 1 (bias input) must be representable
+        rng("weight_bits", 2, 32)
+        rng("acc_bits", self.act_bits, 48)
+        rng("acc_frac_bits", self.act_frac_bits, self.acc_bits - 2)
+        rng("act_regs_per_pe", 1, 1 << 20)
+        check(isinstance(self.ptr_sram_bytes, int) and 1 <= self.ptr_sram_bytes <= 1 << 30,
+              f"ptr_sram_bytes = {self.ptr_sram_bytes!r} is not allowed; use 1 byte .. 1 GiB")
+        check(self.ptr_sram_bytes * 8 >= 2 * self.pointer_bits,
+              f"ptr_sram_bytes = {self.ptr_sram_bytes} cannot hold one column's two {self.pointer_bits}-bit pointers")
+        check(isinstance(self.act_sram_bytes, int) and 0 <= self.act_sram_bytes <= 1 << 30,
+              f"act_sram_bytes = {self.act_sram_bytes!r} is not allowed; use 0 .. 1 GiB")
+        check(isinstance(self.clock_mhz, float) and 1.0 <= self.clock_mhz <= 100000.0,
+              f"clock_mhz = {self.clock_mhz!r} is not allowed; use a number in [1, 100000] (MHz)")
+        check(isinstance(self.tech_node, int) and self.tech_node in TECH_NODES,
+              f"tech_node = {self.tech_node!r} is not allowed; choose one of {', '.join(map(str, TECH_NODES))} (nm)")
 
     # ---- derived quantities (the RTL parameters and sim constants come from these) ----
     @property
@@ -109,3 +175,23 @@ class AcceleratorConfig(ConfigMixin):
     def pointer_bits(self) -> int:
         """The pointer width in use: ``ptr_bits`` if set, else derived from the capacity."""
         return self.ptr_bits if self.ptr_bits is not None else self.required_ptr_bits
+
+    @property
+    def ptr_capacity_columns(self) -> int:
+        """Columns whose pointers fit one PE's pointer SRAM (n_cols + 1 pointers per layer)."""
+        return self.ptr_sram_bytes * 8 // self.pointer_bits - 1
+
+    @property
+    def rows_per_pass(self) -> int:
+        """Output rows one pass produces: every PE's destination registers."""
+        return self.n_pe * self.act_regs_per_pe
+
+    @property
+    def cols_per_batch(self) -> int:
+        """Input columns one batch holds: every PE's source registers (a_j on PE j mod n_pe)."""
+        return self.n_pe * self.act_regs_per_pe
+
+    @property
+    def cycle_ns(self) -> float:
+        """Clock period in ns."""
+        return 1000.0 / self.clock_mhz

@@ -1,3 +1,4 @@
+import re
 import json
 
 import pytest
@@ -114,3 +115,25 @@ def test_config_file_overlays_the_base(tmp_path):
     p.write_text("[compress]\nfc_bits = 9\n")
     with pytest.raises(ConfigError, match=r"fc_bits = 9 is not allowed"):
         read_config_file(p, compress_base=base)
+
+
+def test_docs_list_every_field():
+    """docs/configs.md documents every key of both configs."""
+    import dataclasses
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "configs.md").read_text()
+    for cls in (AcceleratorConfig, CompressionConfig):
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` |" in text, f"docs/configs.md lacks {cls.__name__}.{f.name}"
+
+
+@pytest.mark.parametrize("kw,frag", [
+    ({"fifo_depth": 0}, "fifo_depth = 0"), ({"act_frac_bits": 15}, "act_frac_bits = 15"),
+    ({"acc_bits": 8}, "acc_bits = 8"), ({"overflow": "clip"}, "'saturate', 'wrap'"),
+    ({"tech_node": 40}, "tech_node = 40"), ({"clock_mhz": 0.5}, "clock_mhz = 0.5"),
+    ({"ptr_sram_bytes": 1}, "ptr_sram_bytes = 1"),
+])
+def test_datapath_fields_validated(kw, frag):
+    with pytest.raises(ConfigError, match=re.escape(frag)):
+        AcceleratorConfig(**kw)
