@@ -191,6 +191,18 @@ class AcceleratorConfig(ConfigMixin):
         """Input columns one batch holds: every PE's source registers (a_j on PE j mod n_pe)."""
         return self.n_pe * self.act_regs_per_pe
 
+    def with_index_bits(self, bits: int) -> "AcceleratorConfig":
+        """This machine re-targeted to a layer with ``bits``-bit codebook indices.
+
+        The SRAM word is widened to the next power of two if one (v, z) entry no
+        longer fits, and the pointer width is derived again. Returns ``self`` when
+        nothing changes.
+        """
+        if bits == self.index_bits:
+            return self
+        word = max(self.sram_word_bits, 1 << math.ceil(math.log2(bits + self.rel_index_bits)))
+        return self.replace(index_bits=bits, sram_word_bits=word, ptr_bits=None)
+
     @property
     def cycle_ns(self) -> float:
         """Clock period in ns."""

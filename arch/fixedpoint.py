@@ -119,16 +119,20 @@ def layer_format(centroids: np.ndarray, cfg: AcceleratorConfig) -> LayerFormat:
 def quantize_codebook(centroids: np.ndarray, fmt: LayerFormat) -> np.ndarray:
     """Integer codebook (int64); entry 0 must be the value 0."""
     c = np.asarray(centroids, dtype=np.float64)
-    q = np.clip(_round_half_up(c * 2.0 ** fmt.weight_frac_bits), _smin(fmt.weight_bits), _smax(fmt.weight_bits))
-    q = q.astype(np.int64)
-    if q.size and q[0] != 0:
+    if c.size and c[0] != 0.0:
         raise FixedPointError(f"codebook entry 0 is {c[0]!r}; it must be 0 (the pruned weight)")
-    return q
+    if not np.all(np.isfinite(c)):
+        raise FixedPointError("codebook holds NaN or inf")
+    q = np.clip(_round_half_up(c * 2.0 ** fmt.weight_frac_bits), _smin(fmt.weight_bits), _smax(fmt.weight_bits))
+    return q.astype(np.int64)
 
 
 def quantize_acts(x: np.ndarray, cfg: AcceleratorConfig | LayerFormat) -> np.ndarray:
     """Float activations -> integers (int64) in the activation format (round half up, clamp)."""
-    q = _round_half_up(np.asarray(x, dtype=np.float64) * 2.0 ** cfg.act_frac_bits)
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise FixedPointError("activations hold NaN or inf")
+    q = _round_half_up(x * 2.0 ** cfg.act_frac_bits)
     return np.clip(q, _smin(cfg.act_bits), _smax(cfg.act_bits)).astype(np.int64)
 
 

@@ -184,7 +184,7 @@ def eie_footprint(idx: np.ndarray, bits: int, accel: AcceleratorConfig) -> dict:
     per-PE (v, z) entries packed into SRAM words, per-PE column pointers, and a
     16-bit fixed-point codebook.
     """
-    cfg = accel if accel.index_bits == bits else _with_index_bits(accel, bits)
+    cfg = accel.with_index_bits(bits)
     streams = encode_layer(idx, cfg)
     fp = streams.footprint()
     cb = (1 << bits) * 16
@@ -202,8 +202,3 @@ def eie_footprint(idx: np.ndarray, bits: int, accel: AcceleratorConfig) -> dict:
         "eie_total_bits": int(fp["spmat_bits"] + fp["ptr_bits"] + cb),
         "eie_fits": bool(streams.max_entries_per_pe <= cfg.spmat_capacity_entries),
     }
-
-
-def _with_index_bits(accel: AcceleratorConfig, bits: int) -> AcceleratorConfig:
-    word = max(accel.sram_word_bits, 1 << math.ceil(math.log2(bits + accel.rel_index_bits)))
-    return accel.replace(index_bits=bits, sram_word_bits=word, ptr_bits=None)
