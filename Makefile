@@ -39,6 +39,7 @@ $(TORCH_STAMP): $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/dcsim compress --model lenet-300-100 --out $(DEMO_OUT)
+	$(VENV)/bin/dcsim simulate $(DEMO_OUT)/model.dcz --verify --out $(DEMO_OUT)
 
 test: $(TORCH_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -155,6 +155,126 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------- simulate
+def _sim_inputs(args, fan_in: int):
+    """(x_float (K, fan_in), labels or None, description) for a model run."""
+    import numpy as np
+
+    if args.count is not None and args.count < 1:
+        raise UserError(f"--count {args.count}: must be >= 1")
+    src = args.inputs or "mnist-test"
+    if src == "mnist-test":
+        from compress.mnist import load_mnist
+
+        ds = load_mnist(args.data_dir, progress=not args.quiet)
+        n = len(ds.test_images) if args.count is None else min(args.count, len(ds.test_images))
+        x = ds.test_images[:n].reshape(n, -1)
+        if x.shape[1] != fan_in:
+            raise UserError(f"--inputs mnist-test: images have {x.shape[1]} pixels; the model takes {fan_in} inputs")
+        return x, ds.test_labels[:n], f"first {n} MNIST test images ({ds.source})"
+    p = Path(src)
+    try:
+        x = np.load(p, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"--inputs {p}: no such file (use mnist-test or a .npy of shape (K, {fan_in}))") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"--inputs {p}: not a readable .npy array of numbers ({e})") from None
+    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"--inputs {p}: holds {getattr(x, 'dtype', type(x).__name__)}; need numbers of shape (K, {fan_in})")
+    if x.ndim == 1:
+        x = x[None, :]
+    x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    if x.ndim != 2 or x.shape[1] != fan_in or len(x) == 0:
+        raise UserError(f"--inputs {p}: shape {x.shape}; the model takes (K, {fan_in})")
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"--inputs {p}: holds NaN or inf")
+    if args.count is not None:
+        x = x[: args.count]
+    return x.astype(np.float64), None, f"{len(x)} vectors from {p}"
+
+
+def cmd_simulate(args) -> int:
+    import numpy as np
+
+    from arch.config import AcceleratorConfig
+    from arch.encoding import EncodingError
+    from arch.fixedpoint import FixedPointError
+    from reports.simulation import sim_table, write_sim_report
+    from sim.network import simulate_model, simulate_workload
+
+    if (args.archive is None) == (args.layer is None):
+        raise UserError("give exactly one of ARCHIVE or --layer NAME")
+    accel = AcceleratorConfig()
+    if args.config:
+        from dcsim.configfile import read_config_file
+        a, _ = read_config_file(args.config)
+        accel = a or accel
+    over = {}
+    if args.pes is not None:
+        over["n_pe"] = args.pes
+    if args.fifo is not None:
+        over["fifo_depth"] = args.fifo
+    if over:
+        from arch.configio import ConfigError
+        try:
+            accel = accel.replace(**over)
+        except ConfigError as e:
+            flag = "--pes" if "n_pe" in str(e) else "--fifo"
+            raise UserError(f"{flag}: {e}") from None
+    out = _out_dir(args.out) if args.out else None
+    t0 = time.time()
+    try:
+        if args.layer:
+            if args.inputs or args.count is not None:
+                raise UserError("--inputs and --count apply to an ARCHIVE; a --layer uses the generator's activations")
+            from sim.workloads import parse_layer_names
+            try:
+                names = parse_layer_names(args.layer)
+            except ValueError as e:
+                raise UserError(f"--layer {args.layer}: {e}") from None
+            runs = [simulate_workload(n, accel, seed=args.seed or 0, verify=args.verify) for n in names]
+            doc = {"name": ",".join(names), "layers": [], "verified": all(r.verified for r in runs),
+                   "seed": args.seed or 0}
+            for r in runs:
+                doc["layers"] += r.to_doc()["layers"]
+            from sim.network import SimRun
+            merged = SimRun(doc["name"], [l for r in runs for l in r.layers], runs[0].outputs)
+            doc["total"] = merged.to_doc()["total"]
+        else:
+            from compress.model import load
+            cm = load(args.archive)
+            x, labels, desc = _sim_inputs(args, cm.layers[0].indices.shape[1] - 1)
+            _log(f"simulate {cm.name} on {desc}, {accel.n_pe} PEs, FIFO {accel.fifo_depth}")
+            run = simulate_model(cm, x, accel, verify=args.verify, progress=not args.quiet, log=_log)
+            doc = run.to_doc()
+            doc["inputs"] = desc
+            if labels is not None:
+                float_pred = cm.to_network().predict(x.astype(np.float32))
+                doc["accuracy"] = {
+                    "n": int(len(labels)),
+                    "engine_fixed_point_error_pct": float(100.0 * np.mean(run.predictions != labels)),
+                    "float_model_error_pct": float(100.0 * np.mean(float_pred != labels)),
+                    "engine_vs_float_agreement_pct": float(100.0 * np.mean(run.predictions == float_pred)),
+                }
+    except (EncodingError, FixedPointError) as e:
+        raise UserError(str(e)) from None
+    doc["accelerator_config"] = accel.to_dict()
+    doc["wall_seconds"] = time.time() - t0
+    print(sim_table(doc))
+    if "accuracy" in doc:
+        a = doc["accuracy"]
+        print(f"\naccuracy on {a['n']} inputs: engine (fixed point) {a['engine_fixed_point_error_pct']:.2f}% error, "
+              f"float model {a['float_model_error_pct']:.2f}% error; same prediction on "
+              f"{a['engine_vs_float_agreement_pct']:.2f}%")
+    if doc.get("verified"):
+        print("verified: the engine's outputs equal the fixed-point reference bit for bit")
+    if out is not None:
+        _make_out(out)
+        files = write_sim_report(out, doc)
+        print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 # ----------------------------------------------------------------------- recipe
 def cmd_recipe(args) -> int:
     from dcsim.configfile import recipe_toml
@@ -201,6 +321,27 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the EIE footprint's machine")
     i.set_defaults(func=cmd_inspect)
 
+    s = sub.add_parser("simulate", help="run an archive or an EIE benchmark layer on the cycle-level simulator",
+                       description="Simulate a compressed model (fc layers) or EIE benchmark layers cycle by cycle "
+                                   "(docs/microarchitecture.md). Prints cycles, latency, efficiency and fillers per "
+                                   "layer; --out writes sim.json and sim_layers.csv with every access count.")
+    s.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
+    s.add_argument("--layer", metavar="NAME", help="EIE benchmark layer(s): alex-6, alex-7, alex-8, vgg-6, vgg-7, "
+                   "vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
+    s.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
+    s.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
+    s.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the machine")
+    s.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
+    s.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="input vectors of an ARCHIVE run "
+                   "(default: the MNIST test images)")
+    s.add_argument("--count", type=int, metavar="K", help="use the first K inputs (default: all)")
+    s.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files (as for compress)")
+    s.add_argument("--verify", action="store_true", help="check every output against the fixed-point reference; "
+                   "any difference fails loudly")
+    s.add_argument("--out", metavar="DIR", help="write sim.json and sim_layers.csv here")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_simulate)
+
     r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
                        description="Print the default recipe of a built-in model as a TOML config file "
                                    "([accel] and [compress]); edit it and pass it to compress --config.")
@@ -216,12 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     from arch.configio import ConfigError
     from compress.archive import ArchiveError
     from compress.mnist import DataError
+    from sim.results import SimulationMismatch
 
     try:
         return int(args.func(args) or 0)
     except (UserError, ConfigError, ArchiveError, DataError) as e:
         print(f"dcsim: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except SimulationMismatch as e:
+        print(f"dcsim: VERIFY FAILED: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("dcsim: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,10 @@ ACCESS_COMPONENTS = ("spmat_sram", "ptr_sram", "act_regs", "act_sram", "codebook
                      "broadcast")
 
 
+class SimulationMismatch(AssertionError):
+    """The engine's outputs differ from the numpy reference (a fidelity bug, never a user error)."""
+
+
 def empty_accesses() -> dict[str, dict[str, int]]:
     """``accesses[component] = {"reads": 0, "writes": 0}`` for every component of DESIGN.md."""
     return {c: {"reads": 0, "writes": 0} for c in ACCESS_COMPONENTS}

@@ -1,0 +1,491 @@
+"""The cycle-level EIE engine (Numba): docs/microarchitecture.md, cycle for cycle.
+
+Two steps, so one encoding serves many input vectors:
+
+* :func:`prepare_layer` splits the layer into output passes of ``cfg.rows_per_pass`` rows,
+  encodes each pass with :func:`arch.encoding.encode_layer` (each pass is a layer of its own,
+  so PE ``p`` keeps rows ``i mod n_pe``), checks that it fits the sparse-matrix SRAM, and
+  flattens the streams into contiguous arrays (:class:`PreparedLayer`). Input batches are
+  column ranges of ``cfg.cols_per_batch`` columns of the same streams.
+* :func:`run_layer` runs one input vector through every tile (passes outer, batches inner)
+  in a jitted cycle loop and returns a :class:`~sim.results.LayerResult`.
+
+Per tile the kernel has two parts, both jitted:
+
+* ``_tile_timing``, the cycle loop: cycle by cycle, on the state at the start of each cycle,
+  (1) the broadcaster sends the next nonzero activation if every FIFO has room, else it
+  stalls; (2) a PE with entries left fetches one; (3) a PE whose column is finished and whose
+  FIFO was non-empty pops the head and reads the column's two pointers; (4) the broadcast
+  enters every FIFO at the end of the cycle. The tile takes ``t_last + 1 + P`` cycles
+  (``P = 4`` pipeline stages), 1 when the batch has no nonzero activation. For speed the loop
+  visits a PE only in the cycles where it can pop (a PE fetching a column can do nothing
+  else until its last fetch), which gives the same cycles, busy/stalled/idle split and
+  access counts as visiting every PE every cycle (the tests compare the two).
+* ``_tile_arith``, the datapath: every entry the PEs fetch in the tile, in each PE's fetch
+  order (its columns in broadcast order, each column's entries in address order), with
+  relative-index decoding and arch/fixedpoint.py's arithmetic. A row's accumulator lives on
+  one PE, so it receives its terms in column order, exactly as the pipeline would add them.
+
+:mod:`sim.pyengine` is a plain-Python implementation of the literal loop (every PE every
+cycle, FIFOs as queues; the independent check and the speed baseline). Both share
+:func:`prepare_layer` and :func:`check_inputs`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from arch.config import AcceleratorConfig, Overflow
+from arch.encoding import EIEStreams, EncodingError, check_capacity, encode_layer
+from arch.fixedpoint import LayerFormat, writeback
+
+from .results import LayerResult, empty_accesses
+
+__all__ = ["PIPELINE_STAGES", "PreparedLayer", "prepare_layer", "run_layer", "check_inputs", "accesses_from_counts"]
+
+#: Pipeline stages after the entry fetch (P in docs/microarchitecture.md): the drain length.
+PIPELINE_STAGES = 4
+
+@dataclass(frozen=True, eq=False)
+class PreparedLayer:
+    """A layer encoded for one AcceleratorConfig and flattened for the engine.
+
+    Attributes:
+        cfg: the machine.
+        n_rows, n_cols: the layer's shape (outputs x inputs, bias column included).
+        pass_bounds: int64 ``(n_passes + 1,)``; pass ``k`` is rows ``[pass_bounds[k], pass_bounds[k+1])``.
+        batch_bounds: int64 ``(n_batches + 1,)``; batch ``b`` is columns ``[batch_bounds[b], batch_bounds[b+1])``.
+        vz: uint16, every entry of every pass and PE as ``v | z << 8`` (pass-major, then PE, then
+            entry address; ``index_bits`` and ``rel_index_bits`` are at most 8).
+        entry_base: int64 ``(n_passes, n_pe)``: where PE ``p``'s stream of pass ``k`` starts in vz
+            (its entry address 0).
+        col_ptr: int64 ``(n_passes, n_cols + 1, n_pe)``: ``col_ptr[k, j, p]`` is PE ``p``'s pointer
+            ``j`` in pass ``k`` (an entry address local to that PE's stream of that pass). Column-major
+            in the PE so that one column's pointers of all PEs are adjacent in memory.
+        streams: the per-pass :class:`~arch.encoding.EIEStreams` (read-only views).
+        max_index: the largest codebook index the layer uses (0 if none).
+        max_column_entries: the most entries one PE has in one column (0 if none).
+    """
+
+    cfg: AcceleratorConfig
+    n_rows: int
+    n_cols: int
+    pass_bounds: np.ndarray
+    batch_bounds: np.ndarray
+    vz: np.ndarray
+    entry_base: np.ndarray
+    col_ptr: np.ndarray
+    streams: tuple[EIEStreams, ...]
+    max_index: int
+    max_column_entries: int
+
+    @property
+    def calendar_size(self) -> int:
+        """The engine's event-calendar length: a power of two > the longest column + 1 cycles."""
+        return 1 << (self.max_column_entries + 2).bit_length()
+
+    @property
+    def n_pe(self) -> int:
+        return self.cfg.n_pe
+
+    @property
+    def n_passes(self) -> int:
+        return int(self.pass_bounds.shape[0] - 1)
+
+    @property
+    def n_batches(self) -> int:
+        return int(self.batch_bounds.shape[0] - 1)
+
+    @property
+    def n_tiles(self) -> int:
+        return self.n_passes * self.n_batches
+
+    @property
+    def total_entries(self) -> int:
+        """Entries stored over all passes and PEs, fillers included."""
+        return int(self.vz.shape[0])
+
+
+def _bounds(n: int, step: int) -> np.ndarray:
+    """``[0, step, 2 step, ..., n]``; at least one (possibly empty) range."""
+    k = max(1, -(-n // step))
+    b = np.minimum(np.arange(k + 1, dtype=np.int64) * step, n)
+    b[-1] = n
+    return b
+
+
+def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> PreparedLayer:
+    """Encode a layer for ``cfg`` once, into the arrays the engines run from.
+
+    Args:
+        indices: 2-D integer codebook indices, rows = outputs, columns = inputs (the bias, if
+            any, is already the last column; all columns are treated alike).
+        cfg: the machine (n_pe, fifo_depth, act_regs_per_pe, widths, SRAM size).
+
+    Returns:
+        A reusable :class:`PreparedLayer`.
+
+    Raises:
+        EncodingError: indices not 2-D / not integer / out of the ``index_bits`` range, or a PE's
+            streams do not fit its sparse-matrix SRAM (per pass, and all passes together: the
+            SRAMs are loaded once before the layer).
+    """
+    a = np.asarray(indices)
+    if a.ndim != 2:
+        raise EncodingError(f"indices must be a 2-D (out x in) array; got {a.ndim}-D with shape {a.shape}")
+    n_rows, n_cols = (int(s) for s in a.shape)
+    n_pe = cfg.n_pe
+    pass_bounds = _bounds(n_rows, cfg.rows_per_pass)
+    batch_bounds = _bounds(n_cols, cfg.cols_per_batch)
+    n_pass = pass_bounds.shape[0] - 1
+
+    streams: list[EIEStreams] = []
+    vzs = []
+    entry_base = np.zeros((n_pass, n_pe), dtype=np.int64)
+    col_ptr = np.zeros((n_pass, n_cols + 1, n_pe), dtype=np.int64)
+    per_pe_total = np.zeros(n_pe, dtype=np.int64)
+    base = 0
+    max_index = 0
+    for k in range(n_pass):
+        s = encode_layer(a[pass_bounds[k]:pass_bounds[k + 1]], cfg)
+        check_capacity(s, cfg)
+        streams.append(s)
+        for p, pe in enumerate(s.pes):
+            entry_base[k, p] = base
+            base += pe.n_entries
+            per_pe_total[p] += pe.n_entries
+            col_ptr[k, :, p] = pe.col_ptr
+            vzs.append(pe.v.astype(np.uint16) | (pe.z.astype(np.uint16) << 8))
+            if pe.n_entries:
+                max_index = max(max_index, int(pe.v.max()))
+    cap = cfg.spmat_capacity_entries
+    if n_pass > 1 and per_pe_total.size and int(per_pe_total.max()) > cap:
+        p = int(np.argmax(per_pe_total))
+        raise EncodingError(
+            f"PE {p} needs {int(per_pe_total[p])} entries over the layer's {n_pass} output passes but its "
+            f"sparse-matrix SRAM holds {cap} ({cfg.spmat_sram_bytes} bytes of {cfg.sram_word_bits}-bit words)")
+    vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)
+    max_col = int(np.diff(col_ptr, axis=1).max()) if col_ptr.size > n_pass * n_pe else 0
+    for arr in (pass_bounds, batch_bounds, vz, entry_base, col_ptr):
+        arr.flags.writeable = False
+    return PreparedLayer(cfg=cfg, n_rows=n_rows, n_cols=n_cols, pass_bounds=pass_bounds,
+                         batch_bounds=batch_bounds, vz=vz, entry_base=entry_base, col_ptr=col_ptr,
+                         streams=tuple(streams), max_index=max_index,
+                         max_column_entries=max_col)
+
+
+def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert the run inputs; returns ``(codebook_q, x)`` as contiguous int64."""
+    for name, arr in (("codebook_q", codebook_q), ("x", x)):
+        if not np.issubdtype(np.asarray(arr).dtype, np.integer):
+            raise ValueError(f"{name} must be integers (fixed point); got dtype {np.asarray(arr).dtype}")
+    cb = np.array(codebook_q, dtype=np.int64)        # fresh, writable, contiguous copies
+    xv = np.array(x, dtype=np.int64)
+    if cb.ndim != 1 or cb.shape[0] <= prep.max_index:
+        raise ValueError(f"codebook_q must be 1-D with more than {prep.max_index} entries (the layer uses "
+                         f"index {prep.max_index}); got shape {cb.shape}")
+    if cb.shape[0] and cb[0] != 0:
+        raise ValueError(f"codebook entry 0 is {int(cb[0])}; it must be 0 (the pruned weight)")
+    if xv.shape != (prep.n_cols,):
+        raise ValueError(f"x must have shape ({prep.n_cols},) (one activation per input column, bias "
+                         f"included); got {xv.shape}")
+    lo, hi = -(1 << (fmt.act_bits - 1)), (1 << (fmt.act_bits - 1)) - 1
+    if xv.size and (int(xv.min()) < lo or int(xv.max()) > hi):
+        raise ValueError(f"activations span {int(xv.min())}..{int(xv.max())}; the {fmt.act_bits}-bit "
+                         f"activation format allows {lo}..{hi}")
+    if fmt.product_shift < 0:
+        raise ValueError(f"product_shift = {fmt.product_shift} < 0 is not allowed (arch/fixedpoint.py)")
+    return cb, xv
+
+
+def make_result(prep: PreparedLayer, acc: np.ndarray, fmt: LayerFormat, relu: bool, tile_cycles,
+                busy, stalled, entries: int, fillers: int, broadcasts: int, accesses: dict,
+                seconds: float) -> LayerResult:
+    """Write-back (arithmetic contract) and the LayerResult; idle = cycles - busy - stalled per PE."""
+    tc = [int(c) for c in tile_cycles]
+    cycles = sum(tc)
+    busy = np.asarray(busy, dtype=np.int64).copy()
+    stalled = np.asarray(stalled, dtype=np.int64).copy()
+    idle = cycles - busy - stalled
+    return LayerResult(n_pe=prep.n_pe, n_rows=prep.n_rows, n_cols=prep.n_cols,
+                       outputs=writeback(np.asarray(acc, dtype=np.int64), fmt, relu).astype(np.int64),
+                       cycles=cycles, tile_cycles=tc, busy=busy, idle=idle, stalled=stalled,
+                       entries=int(entries), fillers=int(fillers), broadcasts=int(broadcasts),
+                       accesses=accesses, engine_seconds=float(seconds))
+
+
+# ---------------------------------------------------------------------------
+# the jitted kernels
+# ---------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, waiters, poppers, hist,
+                 busy, stalled):
+    """The timing of one tile, cycle by cycle (docs/microarchitecture.md). Returns its cycles.
+
+    ``cp[j, p]``: PE p's column pointers in this pass; ``J[:nJ]``: the batch's nonzero columns,
+    ascending. Adds each PE's busy and stalled cycles; idle cycles are the rest (the caller:
+    tile cycles - busy - stalled). The other arrays are scratch, reset here.
+
+    The loop runs cycle by cycle, in the page's order of reasoning on the state at the start of
+    the cycle, but visits a PE only in the cycles where it can pop; nothing it skips can change
+    a result:
+
+    * Every FIFO receives the same broadcasts, so PE p's FIFO holds ``J[popped[p]:bi]``
+      (``bi`` = activations broadcast before the cycle): ``occ_p = bi - popped[p]``, never above
+      D, and the FIFO is full iff ``popped[p] == bi - D``. ``hist[k]`` counts the PEs with
+      ``popped == k``, so "every FIFO has room" is ``hist[bi - D] == 0`` (step 1).
+    * A PE that pops a column with n entries in cycle t fetches it in cycles t+1 .. t+n (step 2,
+      one entry per cycle: busy) and its column is finished in cycle ``t + max(n, 1)``: after
+      its last fetch, or after the pointer read alone for an empty column. In between it
+      neither pops nor affects anyone, so it is filed in a calendar (``bucket``: a ring of H
+      cycles, H > longest column + 1, linked through ``nxt``) under that cycle.
+    * In cycle t, the PEs filed under t pop (step 3) if their FIFO is non-empty
+      (``popped < bi``); if they fetched their last entry in the same cycle the pop hides under
+      it (no extra busy cycle). Otherwise they wait; a waiter's FIFO gets an activation only
+      from a broadcast, so waiters pop in the cycle after the next broadcast, busy that cycle
+      with the pointer read alone.
+    * A waiting PE is not busy: its cycles are stalled when the broadcaster stalls. They are
+      counted as the difference of the running count of stall cycles between the first free
+      cycle (``s0``) and the pop.
+    * ``t_last`` is the last broadcast, pop or fetch; the tile takes ``t_last + 1 + P`` cycles.
+    """
+    if nJ == 0:
+        return 1                                   # the LNZD finds nothing
+    Hm = H - 1
+    for s in range(H):
+        bucket[s] = -1
+    for k in range(nJ + 1):
+        hist[k] = 0
+    hist[0] = n_pe
+    # cycle 0: cur_p = end_p = 0 and every FIFO is empty: every PE waits, free from cycle 0
+    for p in range(n_pe):
+        popped[p] = 0
+        lastfetch[p] = False
+        s0[p] = 0
+        waiters[p] = p
+    n_wait = n_pe
+    bi = 0                                         # activations broadcast before cycle t
+    n_stall = 0                                    # stall cycles before cycle t
+    pops_left = nJ * n_pe
+    bcast_prev = False                             # a broadcast entered the FIFOs at the end of t-1
+    t_last = 0
+    t = 0
+    while pops_left > 0:
+        # 1. broadcast or stall, on the occupancies at the start of the cycle
+        do_b = False
+        stall = False
+        if bi < nJ:
+            if bi < D or hist[bi - D] == 0:
+                do_b = True
+            else:
+                stall = True
+        # 3. column switches: the waiters if a broadcast entered their FIFO at the end of t-1, and
+        #    the PEs whose column is finished in this cycle if their FIFO is non-empty
+        n_pop = 0
+        if bcast_prev:
+            for w in range(n_wait):
+                p = waiters[w]
+                stalled[p] += n_stall - s0[p]
+                busy[p] += 1                       # the pointer read alone
+                poppers[n_pop] = p
+                n_pop += 1
+            n_wait = 0
+        sl = t & Hm
+        p = bucket[sl]
+        bucket[sl] = -1
+        while p >= 0:
+            if popped[p] < bi:                     # FIFO non-empty at the start of the cycle
+                busy[p] += 1 - lastfetch[p]        # the pop hides under a last fetch in this cycle
+                poppers[n_pop] = p
+                n_pop += 1
+            elif popped[p] < nJ:                   # starved: wait for the next broadcast
+                # free from this cycle, or from the next one if it fetches its last entry now
+                s0[p] = n_stall + (1 if (stall and lastfetch[p]) else 0)
+                waiters[n_wait] = p
+                n_wait += 1
+            p = nxt[p]
+        for w in range(n_pop):
+            p = poppers[w]
+            k = popped[p]
+            j = J[k]
+            hist[k] -= 1
+            hist[k + 1] += 1
+            popped[p] = k + 1
+            n = cp[j + 1, p] - cp[j, p]
+            busy[p] += n                           # 2. its fetches, cycles t+1 .. t+n
+            lastfetch[p] = n > 0
+            ready = t + max(n, 1)                  # after the last fetch, or the pointer read alone
+            t_last = max(t_last, t + n)            # the last fetch, or the pop
+            sl = ready & Hm
+            nxt[p] = bucket[sl]
+            bucket[sl] = p
+        pops_left -= n_pop
+        # 4. the broadcast enters every FIFO at the end of the cycle
+        if do_b:
+            bi += 1
+            if t > t_last:
+                t_last = t
+        bcast_prev = do_b
+        if stall:
+            n_stall += 1
+        t += 1
+    return t_last + 1 + PIPELINE_STAGES            # P = 4 stages drain the last entry
+
+
+@numba.njit(cache=True, nogil=True)
+def _tile_arith(vz, ebase, cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc, row0, last_word,
+                cnt):
+    """The datapath of one tile: every fetched entry's arithmetic, in each PE's fetch order.
+
+    Each PE fetches the entries of the batch's nonzero columns ``J[:nJ]`` in this order (the
+    FIFO order), and each accumulator belongs to one PE, so every accumulator gets its terms
+    in column order (arch/fixedpoint.py), as in the cycle loop. ``vz[ebase[p] + a]`` is PE
+    p's entry at address a, ``v | z << 8``. Relative-index decoding: ``pos`` restarts at 0 at
+    each column; an entry lands on local row ``pos + z`` (row ``row0 + (pos + z) * n_pe + p``
+    of the layer) and sets ``pos = pos + z + 1``. A filler (``v == 0``) adds
+    ``(a * cb[0]) >> shift = 0``, which leaves an accumulator unchanged in both overflow modes,
+    so it needs no branch (its row is one of the PE's: a real entry follows it). Adds entries,
+    fillers and SRAM word reads (one per fetch whose word ``address >> slot_bits`` differs from
+    the PE's previous fetch in the tile) to cnt[0], cnt[1], cnt[4].
+    """
+    hi = (np.int64(1) << (acc_bits - 1)) - 1
+    lo = -hi - 1
+    mask = (np.int64(1) << acc_bits) - 1
+    for p in range(n_pe):
+        last_word[p] = -1                          # the first fetch of a tile always reads
+    n_ent = 0
+    n_fill = 0
+    n_words = 0
+    for k in range(nJ):
+        j = J[k]
+        a = x[j]
+        for p in range(n_pe):
+            c0 = cp[j, p]
+            c1 = cp[j + 1, p]
+            if c1 == c0:
+                continue
+            base = ebase[p]
+            i = row0 + p                           # pos = 0
+            for ad in range(base + c0, base + c1):
+                e = vz[ad]
+                vv = e & 255
+                i += np.int64(e >> 8) * n_pe        # lands on local row pos + z
+                s = acc[i] + ((a * cb[vv]) >> shift)
+                if wrap:
+                    s = ((s - lo) & mask) + lo
+                else:
+                    s = min(max(s, lo), hi)
+                acc[i] = s
+                i += n_pe                          # pos = pos + z + 1
+                n_fill += vv == 0
+            n_ent += c1 - c0
+            w0 = c0 >> slot_bits
+            w1 = (c1 - 1) >> slot_bits
+            n_words += w1 - w0 + 1
+            if w0 == last_word[p]:
+                n_words -= 1
+            last_word[p] = w1
+    cnt[0] += n_ent
+    cnt[1] += n_fill
+    cnt[4] += n_words
+
+
+@numba.njit(cache=True, nogil=True)
+def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, H):
+    """Every tile of the layer, passes outer, batches inner.
+
+    Returns (acc, tile_cycles, busy, stalled, counters: entries, fillers, broadcasts, pops,
+    spmat word reads).
+    """
+    n_pass = pass_bounds.shape[0] - 1
+    n_batch = batch_bounds.shape[0] - 1
+    n_rows = pass_bounds[n_pass]
+    acc = np.zeros(n_rows, dtype=np.int64)
+    tile_cycles = np.zeros(n_pass * n_batch, dtype=np.int64)
+    busy = np.zeros(n_pe, dtype=np.int64)
+    stalled = np.zeros(n_pe, dtype=np.int64)
+    cnt = np.zeros(5, dtype=np.int64)
+    bucket = np.empty(H, dtype=np.int64)
+    nxt = np.empty(n_pe, dtype=np.int64)
+    popped = np.empty(n_pe, dtype=np.int64)
+    lastfetch = np.empty(n_pe, dtype=np.bool_)
+    s0 = np.empty(n_pe, dtype=np.int64)
+    waiters = np.empty(n_pe, dtype=np.int64)
+    poppers = np.empty(n_pe, dtype=np.int64)
+    last_word = np.empty(n_pe, dtype=np.int64)
+    J = np.empty(x.shape[0] + 1, dtype=np.int64)
+    hist = np.empty(x.shape[0] + 2, dtype=np.int64)
+    for k in range(n_pass):
+        cp = col_ptr[k]
+        for b in range(n_batch):
+            nJ = 0
+            for j in range(batch_bounds[b], batch_bounds[b + 1]):
+                if x[j] != 0:
+                    J[nJ] = j
+                    nJ += 1
+            tile_cycles[k * n_batch + b] = _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch,
+                                                        s0, waiters, poppers, hist, busy, stalled)
+            _tile_arith(vz, entry_base[k], cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc,
+                        pass_bounds[k], last_word, cnt)
+            cnt[2] += nJ
+            cnt[3] += nJ * n_pe
+    return acc, tile_cycles, busy, stalled, cnt
+
+
+def accesses_from_counts(prep: PreparedLayer, entries: int, fillers: int, broadcasts: int, pops: int,
+                         spmat_reads: int) -> dict[str, dict[str, int]]:
+    """The access table of docs/microarchitecture.md from the run's event counts."""
+    n_pe = prep.n_pe
+    useful = entries - fillers
+    n_passes = prep.n_passes
+    batch_cols = prep.n_cols          # the batches' columns, summed over the batches of one pass
+    acc = empty_accesses()
+    acc["spmat_sram"]["reads"] = spmat_reads
+    acc["ptr_sram"]["reads"] = 2 * pops
+    acc["act_regs"]["reads"] = n_passes * batch_cols + useful
+    acc["act_regs"]["writes"] = useful + prep.n_rows
+    if prep.n_tiles > 1:
+        acc["act_sram"]["reads"] = n_passes * batch_cols
+    if n_passes > 1:
+        acc["act_sram"]["writes"] = prep.n_rows
+    acc["codebook"]["reads"] = useful
+    acc["fifo"]["reads"] = pops
+    acc["fifo"]["writes"] = n_pe * broadcasts
+    acc["mul"]["reads"] = useful
+    acc["add"]["reads"] = useful
+    acc["broadcast"]["reads"] = broadcasts
+    return acc
+
+
+def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: LayerFormat,
+              relu: bool) -> LayerResult:
+    """Run one input vector through the layer, cycle by cycle (Numba).
+
+    Args:
+        prep: from :func:`prepare_layer`.
+        codebook_q: int64 quantized codebook (entry 0 is 0), ``fmt.weight_*`` format.
+        x: int64 activations, shape ``(n_cols,)``, in the activation format (the bias column's
+            activation is ``arch.fixedpoint.one``).
+        fmt: the layer's formats (arch.fixedpoint.layer_format).
+        relu: apply ReLU at write-back.
+
+    Returns:
+        LayerResult with the outputs (int64, activation format), cycles per tile, per-PE
+        busy/idle/stalled cycles, entry/filler/broadcast counts and the access counts.
+    """
+    t0 = time.perf_counter()
+    cb, xv = check_inputs(prep, codebook_q, x, fmt)
+    cfg = prep.cfg
+    acc, tile_cycles, busy, stalled, cnt = _layer_kernel(
+        prep.vz, prep.entry_base, prep.col_ptr, prep.pass_bounds, prep.batch_bounds, xv,
+        cfg.n_pe, cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift),
+        fmt.overflow is Overflow.WRAP, int(fmt.acc_bits), prep.calendar_size)
+    entries, fillers, bcast, pops, spmat = (int(c) for c in cnt)
+    accesses = accesses_from_counts(prep, entries, fillers, bcast, pops, spmat)
+    return make_result(prep, acc, fmt, relu, tile_cycles, busy, stalled, entries, fillers, bcast, accesses,
+                       time.perf_counter() - t0)
