@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-QUICK = ["bench_encoding", "bench_huffman", "bench_kmeans"]
+QUICK = ["bench_encoding", "bench_huffman", "bench_kmeans", "sim_speed"]
 FULL = QUICK + ["bench_lenet"]
 
 
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
             for m in ("lenet-300-100", "lenet-5"):
                 rc |= mod.main(["--model", m, "--out", f"{args.out}/{m}.json"])
         else:
-            rc |= mod.main(["--out", f"{args.out}/{name.removeprefix('bench_')}.json"])
+            rc |= mod.main(["--out", f"{args.out}/{name.removeprefix('bench_')}.json"]) or 0
     return rc
 
 
