@@ -193,59 +193,70 @@ def _sim_inputs(args, fan_in: int):
     return x.astype(np.float64), None, f"{len(x)} vectors from {p}"
 
 
-def cmd_simulate(args) -> int:
-    import numpy as np
-
+def _machine(args):
+    """AcceleratorConfig from --config, then --pes / --fifo / --tech."""
     from arch.config import AcceleratorConfig
-    from arch.encoding import EncodingError
-    from arch.fixedpoint import FixedPointError
-    from reports.simulation import sim_table, write_sim_report
-    from sim.network import simulate_model, simulate_workload
+    from arch.configio import ConfigError
 
-    if (args.archive is None) == (args.layer is None):
-        raise UserError("give exactly one of ARCHIVE or --layer NAME")
     accel = AcceleratorConfig()
-    if args.config:
+    if getattr(args, "config", None):
         from dcsim.configfile import read_config_file
         a, _ = read_config_file(args.config)
         accel = a or accel
-    over = {}
-    if args.pes is not None:
-        over["n_pe"] = args.pes
-    if args.fifo is not None:
-        over["fifo_depth"] = args.fifo
-    if over:
-        from arch.configio import ConfigError
+    for flag, field, value in (("--pes", "n_pe", getattr(args, "pes", None)),
+                               ("--fifo", "fifo_depth", getattr(args, "fifo", None)),
+                               ("--tech", "tech_node", _tech(getattr(args, "tech", None)))):
+        if value is None:
+            continue
         try:
-            accel = accel.replace(**over)
+            accel = accel.replace(**{field: value})
         except ConfigError as e:
-            flag = "--pes" if "n_pe" in str(e) else "--fifo"
             raise UserError(f"{flag}: {e}") from None
-    out = _out_dir(args.out) if args.out else None
-    t0 = time.time()
+    return accel
+
+
+def _tech(text):
+    if text is None:
+        return None
+    t = str(text).strip().lower().removesuffix("nm")
+    if not t.isdigit():
+        raise UserError(f"--tech {text}: use a node such as 45nm, 28nm, 16nm or 7nm")
+    return int(t)
+
+
+def _simulate(args, accel, *, enforce_capacity: bool = True):
+    """Run the simulator for ``simulate`` / ``energy`` / ``report``: returns (doc, SimRun, model or None)."""
+    import numpy as np
+
+    from arch.encoding import EncodingError
+    from arch.fixedpoint import FixedPointError
+    from sim.network import SimRun, simulate_model, simulate_workload
+
+    layer = getattr(args, "layer", None)
+    if (args.archive is None) == (layer is None):
+        raise UserError("give exactly one of ARCHIVE or --layer NAME")
+    cm = None
     try:
-        if args.layer:
+        if layer:
             if args.inputs or args.count is not None:
                 raise UserError("--inputs and --count apply to an ARCHIVE; a --layer uses the generator's activations")
             from sim.workloads import parse_layer_names
             try:
-                names = parse_layer_names(args.layer)
+                names = parse_layer_names(layer)
             except ValueError as e:
-                raise UserError(f"--layer {args.layer}: {e}") from None
-            runs = [simulate_workload(n, accel, seed=args.seed or 0, verify=args.verify) for n in names]
-            doc = {"name": ",".join(names), "layers": [], "verified": all(r.verified for r in runs),
-                   "seed": args.seed or 0}
-            for r in runs:
-                doc["layers"] += r.to_doc()["layers"]
-            from sim.network import SimRun
-            merged = SimRun(doc["name"], [l for r in runs for l in r.layers], runs[0].outputs)
-            doc["total"] = merged.to_doc()["total"]
+                raise UserError(f"--layer {layer}: {e}") from None
+            runs = [simulate_workload(n, accel, seed=args.seed or 0, verify=args.verify,
+                                      enforce_capacity=enforce_capacity) for n in names]
+            run = SimRun(",".join(names), [l for r in runs for l in r.layers], runs[0].outputs,
+                         verified=all(r.verified for r in runs), meta={"seed": args.seed or 0})
+            doc = run.to_doc()
         else:
             from compress.model import load
             cm = load(args.archive)
             x, labels, desc = _sim_inputs(args, cm.layers[0].indices.shape[1] - 1)
             _log(f"simulate {cm.name} on {desc}, {accel.n_pe} PEs, FIFO {accel.fifo_depth}")
-            run = simulate_model(cm, x, accel, verify=args.verify, progress=not args.quiet, log=_log)
+            run = simulate_model(cm, x, accel, verify=args.verify, progress=not args.quiet, log=_log,
+                                 enforce_capacity=enforce_capacity)
             doc = run.to_doc()
             doc["inputs"] = desc
             if labels is not None:
@@ -259,7 +270,12 @@ def cmd_simulate(args) -> int:
     except (EncodingError, FixedPointError) as e:
         raise UserError(str(e)) from None
     doc["accelerator_config"] = accel.to_dict()
-    doc["wall_seconds"] = time.time() - t0
+    return doc, run, cm
+
+
+def _print_sim(doc) -> None:
+    from reports.simulation import sim_table
+
     print(sim_table(doc))
     if "accuracy" in doc:
         a = doc["accuracy"]
@@ -268,6 +284,17 @@ def cmd_simulate(args) -> int:
               f"{a['engine_vs_float_agreement_pct']:.2f}%")
     if doc.get("verified"):
         print("verified: the engine's outputs equal the fixed-point reference bit for bit")
+
+
+def cmd_simulate(args) -> int:
+    from reports.simulation import write_sim_report
+
+    accel = _machine(args)
+    out = _out_dir(args.out) if args.out else None
+    t0 = time.time()
+    doc, _, _ = _simulate(args, accel)
+    doc["wall_seconds"] = time.time() - t0
+    _print_sim(doc)
     if out is not None:
         _make_out(out)
         files = write_sim_report(out, doc)

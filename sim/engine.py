@@ -68,6 +68,8 @@ class PreparedLayer:
         streams: the per-pass :class:`~arch.encoding.EIEStreams` (read-only views).
         max_index: the largest codebook index the layer uses (0 if none).
         max_column_entries: the most entries one PE has in one column (0 if none).
+        pe_entries: int64 ``(n_pe,)``: each PE's entries over all passes (what its sparse-matrix
+            SRAM must hold).
     """
 
     cfg: AcceleratorConfig
@@ -81,6 +83,7 @@ class PreparedLayer:
     streams: tuple[EIEStreams, ...]
     max_index: int
     max_column_entries: int
+    pe_entries: np.ndarray | None = None
 
     @property
     def calendar_size(self) -> int:
@@ -117,13 +120,16 @@ def _bounds(n: int, step: int) -> np.ndarray:
     return b
 
 
-def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> PreparedLayer:
+def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bool = True) -> PreparedLayer:
     """Encode a layer for ``cfg`` once, into the arrays the engines run from.
 
     Args:
         indices: 2-D integer codebook indices, rows = outputs, columns = inputs (the bias, if
             any, is already the last column; all columns are treated alike).
         cfg: the machine (n_pe, fifo_depth, act_regs_per_pe, widths, SRAM size).
+        enforce_capacity: refuse a layer that does not fit the sparse-matrix SRAM (the
+            default). The energy model passes False: the timing does not depend on the SRAM
+            size, and it charges the part that does not fit as DRAM traffic instead.
 
     Returns:
         A reusable :class:`PreparedLayer`.
@@ -151,7 +157,8 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> PreparedLayer:
     max_index = 0
     for k in range(n_pass):
         s = encode_layer(a[pass_bounds[k]:pass_bounds[k + 1]], cfg)
-        check_capacity(s, cfg)
+        if enforce_capacity:
+            check_capacity(s, cfg)
         streams.append(s)
         for p, pe in enumerate(s.pes):
             entry_base[k, p] = base
@@ -162,7 +169,7 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> PreparedLayer:
             if pe.n_entries:
                 max_index = max(max_index, int(pe.v.max()))
     cap = cfg.spmat_capacity_entries
-    if n_pass > 1 and per_pe_total.size and int(per_pe_total.max()) > cap:
+    if enforce_capacity and n_pass > 1 and per_pe_total.size and int(per_pe_total.max()) > cap:
         p = int(np.argmax(per_pe_total))
         raise EncodingError(
             f"PE {p} needs {int(per_pe_total[p])} entries over the layer's {n_pass} output passes but its "
@@ -174,7 +181,7 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> PreparedLayer:
     return PreparedLayer(cfg=cfg, n_rows=n_rows, n_cols=n_cols, pass_bounds=pass_bounds,
                          batch_bounds=batch_bounds, vz=vz, entry_base=entry_base, col_ptr=col_ptr,
                          streams=tuple(streams), max_index=max_index,
-                         max_column_entries=max_col)
+                         max_column_entries=max_col, pe_entries=per_pe_total)
 
 
 def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,8 @@ class SimLayer:
     fmt: LayerFormat
     result: LayerResult
     reencoded: str = ""   # why the layer was re-encoded for another width, if it was
+    nnz_weights: int = 0  # nonzero weights (bias column included)
+    max_pe_entries: int = 0  # entries of the fullest PE's sparse-matrix SRAM (all passes)
 
     def summary(self) -> dict:
         """The per-layer row of sim.json / sim_layers.csv (units in the keys)."""
@@ -69,6 +71,11 @@ class SimLayer:
             "mean_pe_idle_cycles": float(np.mean(r.idle)),
             "engine_seconds": r.engine_seconds,
             "weight_frac_bits": self.fmt.weight_frac_bits,
+            "nnz_weights": int(self.nnz_weights),
+            "max_pe_entries": int(self.max_pe_entries),
+            "spmat_capacity_entries": int(cfg.spmat_capacity_entries),
+            "fits_spmat_sram": bool(self.max_pe_entries <= cfg.spmat_capacity_entries),
+            "pointer_bits": int(cfg.pointer_bits),
             "reencoded": self.reencoded,
         }
         for comp, rw in r.accesses.items():
@@ -128,7 +135,7 @@ def _layer_machine(bits: int, cfg: AcceleratorConfig) -> tuple[AcceleratorConfig
 
 
 def simulate_model(model, x_float: np.ndarray, cfg: AcceleratorConfig, *, verify: bool = False,
-                   progress: bool = True, log: Log | None = None) -> SimRun:
+                   progress: bool = True, log: Log | None = None, enforce_capacity: bool = True) -> SimRun:
     """Run ``model`` (fc layers) on ``x_float`` (K, fan_in) through the engine on machine ``cfg``.
 
     With ``verify``, every layer's outputs are compared with the numpy
@@ -150,7 +157,8 @@ def simulate_model(model, x_float: np.ndarray, cfg: AcceleratorConfig, *, verify
         if note and log:
             log(f"{l.name}: {note}")
         fmt = layer_format(l.centroids, lcfg)
-        preps.append((l, lcfg, note, fmt, quantize_codebook(l.centroids, fmt), prepare_layer(l.indices, lcfg)))
+        preps.append((l, lcfg, note, fmt, quantize_codebook(l.centroids, fmt),
+                      prepare_layer(l.indices, lcfg, enforce_capacity=enforce_capacity)))
     per_layer: list[list[LayerResult]] = [[] for _ in model.layers]
     outs = []
     it = range(len(x_float))
@@ -165,7 +173,8 @@ def simulate_model(model, x_float: np.ndarray, cfg: AcceleratorConfig, *, verify
             per_layer[li].append(r)
             x = r.outputs
         outs.append(x)
-    layers = [SimLayer(l.name, lcfg, fmt, merge(rs), note)
+    layers = [SimLayer(l.name, lcfg, fmt, merge(rs), note, int(np.count_nonzero(l.indices)),
+                       int(prep.pe_entries.max(initial=0)))
               for (l, lcfg, note, fmt, cb, prep), rs in zip(preps, per_layer)]
     run = SimRun(model.name, layers, np.stack(outs))
     run.predictions = np.argmax(run.outputs, axis=1)
@@ -184,7 +193,8 @@ def simulate_model(model, x_float: np.ndarray, cfg: AcceleratorConfig, *, verify
     return run
 
 
-def simulate_workload(name: str, cfg: AcceleratorConfig, seed: int = 0, *, verify: bool = False) -> SimRun:
+def simulate_workload(name: str, cfg: AcceleratorConfig, seed: int = 0, *, verify: bool = False,
+                      enforce_capacity: bool = True) -> SimRun:
     """One EIE benchmark layer (sim/workloads.py) on machine ``cfg``."""
     from .workloads import make_workload
 
@@ -192,9 +202,11 @@ def simulate_workload(name: str, cfg: AcceleratorConfig, seed: int = 0, *, verif
     fmt = layer_format(w.centroids, cfg)
     cb = quantize_codebook(w.centroids, fmt)
     x = quantize_acts(w.x, cfg)
-    prep = prepare_layer(w.indices, cfg)
+    prep = prepare_layer(w.indices, cfg, enforce_capacity=enforce_capacity)
     r = run_layer(prep, cb, x, fmt, w.relu)
-    run = SimRun(name, [SimLayer(name, cfg, fmt, merge([r]))], r.outputs[None, :],
+    layer = SimLayer(name, cfg, fmt, merge([r]), "", int(np.count_nonzero(w.indices)),
+                     int(prep.pe_entries.max(initial=0)))
+    run = SimRun(name, [layer], r.outputs[None, :],
                  meta={"seed": seed, "weight_density": w.weight_density, "act_density": w.act_density})
     if verify:
         from .reference import reference_layer
