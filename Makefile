@@ -40,6 +40,9 @@ $(TORCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/dcsim compress --model lenet-300-100 --out $(DEMO_OUT)
 	$(VENV)/bin/dcsim simulate $(DEMO_OUT)/model.dcz --verify --out $(DEMO_OUT)
+	$(VENV)/bin/dcsim energy $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet
+	$(VENV)/bin/dcsim report $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet > /dev/null
+	@echo "wrote $(DEMO_OUT)/report.md, report.json and report_energy.png"
 
 test: $(TORCH_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

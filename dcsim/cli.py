@@ -302,6 +302,70 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------- energy
+def _energy(args, accel, run, cm=None):
+    from energy_model import EnergyTableError, load_energy_table
+    from reports.energy import energy_doc
+
+    try:
+        table = load_energy_table(accel.tech_node, override=getattr(args, "energy_table", None))
+    except EnergyTableError as e:
+        raise UserError(str(e)) from None
+    form = None
+    if cm is not None:
+        from compress.pipeline import storage_report
+        form = {l["layer"]: int(l["storage_bits_pq"]) for l in storage_report(cm, eie=False)["layers"]}
+    return energy_doc(run, table, leakage=getattr(args, "leakage", False), dram_form_bits=form,
+                      independent_layers=cm is None)
+
+
+def cmd_energy(args) -> int:
+    from reports.energy import energy_tables, write_energy_report
+
+    accel = _machine(args)
+    out = _out_dir(args.out) if args.out else None
+    if args.energy_table and not Path(args.energy_table).is_file():
+        raise UserError(f"--energy-table {args.energy_table}: no such file")
+    t0 = time.time()
+    sim_doc, run, cm = _simulate(args, accel, enforce_capacity=False)
+    doc = _energy(args, accel, run, cm)
+    doc["simulation"] = {k: sim_doc[k] for k in ("total", "verified") if k in sim_doc}
+    doc["inputs"] = sim_doc.get("inputs")
+    doc["accelerator_config"] = accel.to_dict()
+    doc["wall_seconds"] = time.time() - t0
+    print(energy_tables(doc))
+    if out is not None:
+        _make_out(out)
+        files = write_energy_report(out, doc)
+        print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from compress.pipeline import storage_report
+    from reports.report import write_report
+
+    if args.archive is None:
+        raise UserError("report needs an ARCHIVE (a model.dcz from dcsim compress)")
+    accel = _machine(args)
+    out = _out_dir(args.out)
+    if args.energy_table and not Path(args.energy_table).is_file():
+        raise UserError(f"--energy-table {args.energy_table}: no such file")
+    args.layer = None
+    t0 = time.time()
+    sim_doc, run, cm = _simulate(args, accel, enforce_capacity=False)
+    comp = storage_report(cm)
+    for k in ("test_error_pct", "baseline_test_error_pct"):
+        comp["total"][k] = cm.meta.get(k)
+    edoc = _energy(args, accel, run, cm)
+    _make_out(out)
+    files = write_report(out, archive=str(args.archive), compression=comp, simulation=sim_doc, energy=edoc,
+                         accel=accel, wall_seconds=time.time() - t0)
+    print((out / "report.md").read_text())
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 # ----------------------------------------------------------------------- recipe
 def cmd_recipe(args) -> int:
     from dcsim.configfile import recipe_toml
@@ -348,26 +412,55 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the EIE footprint's machine")
     i.set_defaults(func=cmd_inspect)
 
+    def sim_args(q, layer: bool, energy: bool = True):
+        q.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
+        if layer:
+            q.add_argument("--layer", metavar="NAME", help="EIE benchmark layer(s): alex-6, alex-7, alex-8, vgg-6, "
+                           "vgg-7, vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
+            q.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
+        q.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
+        q.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
+        q.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the machine")
+        q.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="input vectors of an ARCHIVE run "
+                       "(default: the MNIST test images)")
+        q.add_argument("--count", type=int, metavar="K", default=None, help="use the first K inputs (default: all)")
+        q.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
+        if not energy:
+            return
+        q.add_argument("--tech", metavar="NODE", help="technology node, e.g. 45nm (default: the config's tech_node)")
+        q.add_argument("--energy-table", metavar="FILE.toml", help="per-action energies overriding the defaults "
+                       "(see examples/energy_override.toml)")
+        q.add_argument("--leakage", action="store_true", help="add the static (leakage) energy per PE and cycle")
+        q.set_defaults(verify=False)
+
     s = sub.add_parser("simulate", help="run an archive or an EIE benchmark layer on the cycle-level simulator",
                        description="Simulate a compressed model (fc layers) or EIE benchmark layers cycle by cycle "
                                    "(docs/microarchitecture.md). Prints cycles, latency, efficiency and fillers per "
                                    "layer; --out writes sim.json and sim_layers.csv with every access count.")
-    s.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
-    s.add_argument("--layer", metavar="NAME", help="EIE benchmark layer(s): alex-6, alex-7, alex-8, vgg-6, vgg-7, "
-                   "vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
-    s.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
-    s.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
-    s.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the machine")
-    s.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
-    s.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="input vectors of an ARCHIVE run "
-                   "(default: the MNIST test images)")
-    s.add_argument("--count", type=int, metavar="K", help="use the first K inputs (default: all)")
-    s.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files (as for compress)")
+    sim_args(s, layer=True, energy=False)
     s.add_argument("--verify", action="store_true", help="check every output against the fixed-point reference; "
                    "any difference fails loudly")
     s.add_argument("--out", metavar="DIR", help="write sim.json and sim_layers.csv here")
-    s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_simulate)
+
+    e = sub.add_parser("energy", help="energy, latency and power per layer from the simulator's access counts",
+                       description="Simulate an archive or EIE benchmark layers and turn the access counts into "
+                                   "energy (docs/energy.md): per layer and component, latency and power at the "
+                                   "clock, and the SRAM-versus-DRAM scenarios (a) dense fp32 from DRAM, (b) "
+                                   "compressed from DRAM, (c) compressed on chip. --out writes energy.json, "
+                                   "energy_layers.csv and energy.png.")
+    sim_args(e, layer=True)
+    e.add_argument("--out", metavar="DIR", help="write energy.json, energy_layers.csv and energy.png here")
+    e.set_defaults(func=cmd_energy)
+
+    rp = sub.add_parser("report", help="compression, simulation and energy of an archive in one report",
+                        description="One per-layer report of an archive: storage (compression), cycles and "
+                                    "latency (simulation), energy by component, frames/s, frames/J and power. "
+                                    "Writes report.md, report.json and its plots into --out.")
+    sim_args(rp, layer=False)
+    rp.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    rp.set_defaults(func=cmd_report)
 
     r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
                        description="Print the default recipe of a built-in model as a TOML config file "

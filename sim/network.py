@@ -40,6 +40,7 @@ class SimLayer:
     reencoded: str = ""   # why the layer was re-encoded for another width, if it was
     nnz_weights: int = 0  # nonzero weights (bias column included)
     max_pe_entries: int = 0  # entries of the fullest PE's sparse-matrix SRAM (all passes)
+    stored_entries: int = 0  # entries stored over all PEs and passes, fillers included
 
     def summary(self) -> dict:
         """The per-layer row of sim.json / sim_layers.csv (units in the keys)."""
@@ -73,6 +74,7 @@ class SimLayer:
             "weight_frac_bits": self.fmt.weight_frac_bits,
             "nnz_weights": int(self.nnz_weights),
             "max_pe_entries": int(self.max_pe_entries),
+            "stored_entries": int(self.stored_entries),
             "spmat_capacity_entries": int(cfg.spmat_capacity_entries),
             "fits_spmat_sram": bool(self.max_pe_entries <= cfg.spmat_capacity_entries),
             "pointer_bits": int(cfg.pointer_bits),
@@ -174,7 +176,7 @@ def simulate_model(model, x_float: np.ndarray, cfg: AcceleratorConfig, *, verify
             x = r.outputs
         outs.append(x)
     layers = [SimLayer(l.name, lcfg, fmt, merge(rs), note, int(np.count_nonzero(l.indices)),
-                       int(prep.pe_entries.max(initial=0)))
+                       int(prep.pe_entries.max(initial=0)), int(prep.pe_entries.sum()))
               for (l, lcfg, note, fmt, cb, prep), rs in zip(preps, per_layer)]
     run = SimRun(model.name, layers, np.stack(outs))
     run.predictions = np.argmax(run.outputs, axis=1)
@@ -205,7 +207,7 @@ def simulate_workload(name: str, cfg: AcceleratorConfig, seed: int = 0, *, verif
     prep = prepare_layer(w.indices, cfg, enforce_capacity=enforce_capacity)
     r = run_layer(prep, cb, x, fmt, w.relu)
     layer = SimLayer(name, cfg, fmt, merge([r]), "", int(np.count_nonzero(w.indices)),
-                     int(prep.pe_entries.max(initial=0)))
+                     int(prep.pe_entries.max(initial=0)), int(prep.pe_entries.sum()))
     run = SimRun(name, [layer], r.outputs[None, :],
                  meta={"seed": seed, "weight_density": w.weight_density, "act_density": w.act_density})
     if verify:

@@ -1,0 +1,200 @@
+"""The per-action energy table: 45 nm data, node scaling and user overrides.
+
+``load_energy_table(tech_node, override)`` reads ``data/45nm.toml`` (Horowitz's
+45 nm figures as EIE and Deep Compression quote them, plus the documented dcsim
+assumptions), scales every entry to ``tech_node`` by its kind
+(:mod:`energy_model.scaling`), and then applies the user's override file.
+
+**An override is the value at the configured node**: it is applied after the
+scaling and is never scaled itself. So ``--tech 7nm --energy-table my7nm.toml``
+takes the numbers in ``my7nm.toml`` as 7 nm numbers.
+
+An override file has the same shape as the data file::
+
+    [actions.dram_per_bit]
+    pJ = 10.0
+    source = "LPDDR4 datasheet, ..."
+    unit = "per bit"          # optional; if given it must match the entry's unit
+
+Every entry keeps a ``source`` string (DESIGN.md: every number carries its source).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .scaling import NODES, SCALE_KINDS, ScalingError, scale_factor
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+BASE_FILE = DATA_DIR / "45nm.toml"
+
+
+class EnergyTableError(ValueError):
+    """A bad energy table, override file, node or entry. The message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class EnergyEntry:
+    """One action's energy: ``pJ`` picojoules per ``unit``, and where the number comes from."""
+
+    pJ: float
+    unit: str
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"pJ": self.pJ, "unit": self.unit, "source": self.source}
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """The per-action energies at one technology node (after scaling and overrides)."""
+
+    node: int
+    entries: dict[str, EnergyEntry]
+    override: str | None = None   # the override file applied, if any
+
+    def __getitem__(self, name: str) -> EnergyEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise EnergyTableError(f"no energy action {name!r}; known: {', '.join(self.entries)}") from None
+
+    def pJ(self, name: str) -> float:
+        """Energy of action ``name`` in pJ per its unit."""
+        return self[name].pJ
+
+    def to_dict(self) -> dict:
+        """Plain data for energy.json: ``node_nm``, ``override`` and every entry with pJ, unit, source."""
+        return {"node_nm": self.node, "override": self.override,
+                "entries": {k: e.to_dict() for k, e in self.entries.items()}}
+
+
+def parse_node(tech_node: object) -> int:
+    """A node given as 45, "45" or "45nm" -> 45; anything else -> EnergyTableError."""
+    v = tech_node
+    if isinstance(v, str):
+        s = v.strip().lower().removesuffix("nm").strip()
+        v = int(s) if s.isdigit() else v
+    if isinstance(v, bool) or not isinstance(v, int) or v not in NODES:
+        raise EnergyTableError(f"tech_node = {tech_node!r} is not allowed; choose one of "
+                               f"{', '.join(map(str, NODES))} (nm)")
+    return v
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EnergyTableError(f"energy table {path}: file not found") from None
+    except OSError as e:
+        raise EnergyTableError(f"energy table {path}: cannot read it ({e.strerror or e})") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise EnergyTableError(f"energy table {path}: not UTF-8 text, so not a TOML file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise EnergyTableError(f"energy table {path}: not valid TOML ({e})") from None
+
+
+def _positive(path: Path, name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise EnergyTableError(f"energy table {path}: [actions.{name}] pJ = {value!r} is not allowed; "
+                               f"use a positive, finite number of picojoules")
+    return float(value)
+
+
+@lru_cache(maxsize=1)
+def _base() -> tuple[dict[str, EnergyEntry], dict[str, str]]:
+    """The 45 nm entries and each entry's scale kind, validated."""
+    doc = _read_toml(BASE_FILE)
+    if doc.get("node_nm") != 45 or not isinstance(doc.get("actions"), dict):
+        raise EnergyTableError(f"energy table {BASE_FILE}: needs node_nm = 45 and an [actions] table")
+    entries, kinds = {}, {}
+    for name, a in doc["actions"].items():
+        if not isinstance(a, dict) or set(a) != {"pJ", "unit", "scale", "source"}:
+            raise EnergyTableError(f"energy table {BASE_FILE}: [actions.{name}] needs exactly pJ, unit, scale, source")
+        if a["scale"] not in SCALE_KINDS:
+            raise EnergyTableError(f"energy table {BASE_FILE}: [actions.{name}] scale = {a['scale']!r} is not "
+                                   f"allowed; choose one of {', '.join(SCALE_KINDS)}")
+        entries[name] = EnergyEntry(_positive(BASE_FILE, name, a["pJ"]), str(a["unit"]), str(a["source"]))
+        kinds[name] = a["scale"]
+    return entries, kinds
+
+
+def action_names() -> tuple[str, ...]:
+    """Names of every action an override may set."""
+    return tuple(_base()[0])
+
+
+def base_table() -> dict[str, tuple[EnergyEntry, str]]:
+    """The unscaled 45 nm table: name -> (entry, scale kind) (for docs and tests)."""
+    entries, kinds = _base()
+    return {k: (e, kinds[k]) for k, e in entries.items()}
+
+
+_OVERRIDE_KEYS = ("pJ", "source", "unit")
+
+
+def _apply_override(entries: dict[str, EnergyEntry], path: Path, node: int) -> None:
+    doc = _read_toml(path)
+    for k in doc:
+        if k not in ("actions", "description"):
+            raise EnergyTableError(f"energy table {path}: unknown key {k!r}; allowed: actions, description")
+    acts = doc.get("actions", {})
+    if not isinstance(acts, dict):
+        raise EnergyTableError(f"energy table {path}: actions must be a table of [actions.NAME] entries")
+    for name, a in acts.items():
+        if name not in entries:
+            raise EnergyTableError(f"energy table {path}: [actions.{name}] is not an energy action; "
+                                   f"allowed: {', '.join(entries)}")
+        if not isinstance(a, dict):
+            raise EnergyTableError(f"energy table {path}: actions.{name} must be a table with pJ and source")
+        for k in a:
+            if k not in _OVERRIDE_KEYS:
+                raise EnergyTableError(f"energy table {path}: [actions.{name}] key {k!r} is not allowed; "
+                                       f"allowed: {', '.join(_OVERRIDE_KEYS)}")
+        if "pJ" not in a:
+            raise EnergyTableError(f"energy table {path}: [actions.{name}] has no pJ; give pJ = <positive number>")
+        pj = _positive(path, name, a["pJ"])
+        src = a.get("source")
+        if not isinstance(src, str) or not src.strip():
+            raise EnergyTableError(f"energy table {path}: [actions.{name}] needs source = \"...\" "
+                                   f"(every number carries its source)")
+        unit = a.get("unit", entries[name].unit)
+        if unit != entries[name].unit:
+            raise EnergyTableError(f"energy table {path}: [actions.{name}] unit = {unit!r} is not allowed; "
+                                   f"the unit of {name} is {entries[name].unit!r}")
+        entries[name] = EnergyEntry(pj, unit, f"override from {path}: {src.strip()} "
+                                              f"(taken as the value at {node} nm, not scaled)")
+
+
+def load_energy_table(tech_node: int | str = 45, override: str | os.PathLike | None = None) -> EnergyTable:
+    """The energy table at ``tech_node`` (45, 32, 28, 22, 16, 14, 10 or 7; "7nm" works too).
+
+    Each 45 nm entry is multiplied by its kind's scaling factor
+    (:func:`energy_model.scaling.scale_factor`; DRAM and leakage stay as they
+    are) and its source says so. Then ``override`` (a TOML file path), if given,
+    replaces entries; an override is the value at ``tech_node`` and is not scaled.
+
+    Raises :class:`EnergyTableError` (one line naming the file and key) for an
+    unknown node, a missing or malformed file, an unknown action or key, a
+    non-numeric or non-positive ``pJ``, a missing ``source`` or a changed ``unit``.
+    """
+    node = parse_node(tech_node)
+    base, kinds = _base()
+    entries: dict[str, EnergyEntry] = {}
+    for name, e in base.items():
+        try:
+            f, why = scale_factor(kinds[name], node)
+        except ScalingError as err:  # pragma: no cover - parse_node checked the node
+            raise EnergyTableError(str(err)) from None
+        entries[name] = e if node == 45 else EnergyEntry(e.pJ * f, e.unit, f"{e.source}; {why}")
+    path = None
+    if override is not None:
+        path = Path(override)
+        _apply_override(entries, path, node)
+    return EnergyTable(node=node, entries=entries, override=None if path is None else str(path))
