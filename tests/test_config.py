@@ -137,3 +137,17 @@ def test_docs_list_every_field():
 def test_datapath_fields_validated(kw, frag):
     with pytest.raises(ConfigError, match=re.escape(frag)):
         AcceleratorConfig(**kw)
+
+
+def test_example_machine_configs_load():
+    """Every examples/*.toml is a valid config file."""
+    from pathlib import Path
+
+    from dcsim.configfile import read_config_file
+
+    for p in sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.toml")):
+        if p.name == "energy_override.toml":
+            continue
+        read_config_file(p)
+    a, _ = read_config_file(Path(__file__).resolve().parents[1] / "examples" / "fpga.toml")
+    assert a.spmat_sram_bytes <= 4096 and a.ptr_sram_bytes <= 4096
