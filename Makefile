@@ -17,7 +17,7 @@ export DCSIM_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: all venv demo test test-slow bench clean help
+.PHONY: all venv demo test test-slow bench clean help iverilog
 
 help:
 	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline into $(DEMO_OUT)/"
@@ -29,12 +29,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dcsim needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw]'
 	touch $(STAMP)
 
 # The optional PyTorch adapter's tests need torch (CPU build, pinned in the `torch` extra).
 $(TORCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,torch]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw,torch]'
 	touch $(TORCH_STAMP)
 
 demo: $(STAMP)
@@ -44,11 +44,16 @@ demo: $(STAMP)
 	$(VENV)/bin/dcsim report $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet > /dev/null
 	@echo "wrote $(DEMO_OUT)/report.md, report.json and report_energy.png"
 
-test: $(TORCH_STAMP)
+# The cocotb testbenches (tests/hw/) run on Icarus Verilog from Debian; install it when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+iverilog:
+	@command -v iverilog >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y iverilog)
+
+test: $(TORCH_STAMP) iverilog
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything, the slow tests included, with the long hypothesis profile (500 examples per property).
-test-slow: $(TORCH_STAMP)
+test-slow: $(TORCH_STAMP) iverilog
 	HYPOTHESIS_PROFILE=slow $(PY) -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -1,0 +1,261 @@
+"""One EIE processing element (Amaranth 0.5): docs/microarchitecture.md, cycle for cycle.
+
+The PE holds one pass's stream of the layer (arch.encoding.encode_layer): the sparse-matrix
+SRAM (``sram_word_bits`` words of ``entries_per_word`` (v, z) entries), the column pointers in
+an even and an odd bank, the codebook, the activation FIFO and the accumulators (the
+destination registers). Memory contents are the init values of the memories (the layer is
+baked in, as for an FPGA bitstream with preloaded BRAMs).
+
+Per cycle, on the state at the start of the cycle (the timing page, "One tile, cycle by cycle"):
+
+* **fetch**: ``cur < end``: the SRAM word ``cur >> slot_bits`` is read (synchronous read port)
+  and ``cur`` advances;
+* **pop**: the column is finished after the fetch (``cur + 1 == end`` or nothing fetched) and the
+  FIFO was non-empty at the start of the cycle: the head ``(a_j, j)`` is popped and both
+  pointers are read combinationally from the two banks (``ptr[j]`` is in bank ``j & 1`` at
+  ``j >> 1``, ``ptr[j+1]`` in the other bank), giving ``cur``/``end`` of the next cycle;
+* the fetched entry then passes four stages: (1) slot select, (v, z) decode, relative-row
+  accumulation and codebook lookup; (2) multiply ``a * w``; (3) shift (``>> product_shift``,
+  floor) and add to the accumulator read with a bypass from stage 4 (saturate or wrap,
+  arch/fixedpoint.py); (4) accumulator write. A filler (``v == 0``) flows through and writes
+  nothing.
+
+``active`` (fetch or pop: a busy cycle) feeds the top's end-of-tile detection and the PE's busy
+counter. The write-back (round half up, ReLU, clamp) is combinational on the output read port
+(``out_row`` -> ``out_data``); it takes no cycles, as the timing page says.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from arch.config import AcceleratorConfig, Overflow
+from arch.encoding import PEStream
+from arch.fixedpoint import LayerFormat
+
+__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "words_to_ints"]
+
+#: Width of the cycle and busy counters.
+COUNTER_BITS = 32
+
+
+def _smin(bits: int) -> int:
+    return -(1 << (bits - 1))
+
+
+def _smax(bits: int) -> int:
+    return (1 << (bits - 1)) - 1
+
+
+def words_to_ints(words: np.ndarray) -> list[int]:
+    """Packed SRAM words (uint64 limbs, limb 0 least significant) -> one Python int per word."""
+    out = []
+    for row in np.asarray(words, dtype=np.uint64):
+        v = 0
+        for k, limb in enumerate(row):
+            v |= int(limb) << (64 * k)
+        out.append(v)
+    return out
+
+
+def accumulate_value(m: Module, acc, t, fmt: LayerFormat):
+    """``acc + t`` under the overflow rule, as an Amaranth value of shape ``signed(acc_bits)``."""
+    s = Signal(signed(max(len(acc), len(t)) + 1))
+    m.d.comb += s.eq(acc + t)
+    if fmt.overflow is Overflow.SATURATE:
+        lo, hi = _smin(fmt.acc_bits), _smax(fmt.acc_bits)
+        return Mux(s > hi, hi, Mux(s < lo, lo, s))   # in range: the assignment's truncation is exact
+    return s[:fmt.acc_bits].as_signed()
+
+
+def writeback_value(m: Module, acc, fmt: LayerFormat, relu: bool):
+    """arch.fixedpoint.writeback as an Amaranth value of shape ``signed(act_bits)``."""
+    r = fmt.writeback_shift
+    y = Signal(signed(fmt.acc_bits + 1))
+    if r > 0:
+        m.d.comb += y.eq((acc + (1 << (r - 1))) >> r)
+    else:
+        m.d.comb += y.eq(acc)
+    lo, hi = _smin(fmt.act_bits), _smax(fmt.act_bits)
+    if relu:
+        lo = 0
+    out = Signal(signed(fmt.act_bits))
+    # ReLU then clamp: max(y, 0) clamped to [smin, smax] equals y clamped to [0, smax].
+    m.d.comb += out.eq(Mux(y > hi, hi, Mux(y < lo, lo, y)))
+    return out
+
+
+class PE(wiring.Component):
+    """One processing element with its layer image baked into its memories.
+
+    Args:
+        cfg: the machine (widths, FIFO depth, SRAM and register-file sizes).
+        stream: this PE's stream of the pass (``encode_layer(...).pes[p]``).
+        local_rows: rows this PE owns in the pass (at most ``cfg.act_regs_per_pe``).
+        codebook_q: the integer codebook (entry 0 is 0).
+        fmt: the layer's formats (product and write-back shifts, overflow rule).
+        relu: ReLU at write-back.
+
+    Ports:
+        push, push_act, push_col: the broadcast (enters the FIFO at the end of the cycle).
+        full: the FIFO is full (at the start of the cycle).
+        active: this cycle is busy (an entry fetch or a pop).
+        busy_count: busy cycles so far.
+        out_row, out_data: write-back of local row ``out_row`` (combinational).
+    """
+
+    def __init__(self, cfg: AcceleratorConfig, stream: PEStream, local_rows: int, codebook_q, fmt: LayerFormat,
+                 relu: bool):
+        self.cfg, self.fmt, self.relu = cfg, fmt, bool(relu)
+        R = cfg.act_regs_per_pe
+        if local_rows > R:
+            raise ValueError(f"the PE owns {local_rows} rows; its destination registers hold act_regs_per_pe = {R}")
+        n_cols = int(stream.col_ptr.shape[0]) - 1
+        self.max_cols = cfg.cols_per_batch
+        if n_cols > self.max_cols:
+            raise ValueError(f"{n_cols} input columns exceed one batch of cols_per_batch = {self.max_cols} "
+                             "(multi-tile layers are not implemented in hw/ yet)")
+        if stream.n_words > cfg.spmat_words:
+            raise ValueError(f"the PE needs {stream.n_words} SRAM words; the config has spmat_words = {cfg.spmat_words}")
+        cb = [int(c) for c in np.asarray(codebook_q)]
+        if len(cb) > cfg.codebook_size:
+            raise ValueError(f"the codebook has {len(cb)} entries; index_bits = {cfg.index_bits} allows "
+                             f"{cfg.codebook_size}")
+        self.stream, self.codebook, self.n_cols = stream, cb, n_cols
+        self.col_bits = max(1, (self.max_cols).bit_length())          # j in 0 .. max_cols (pointer j+1)
+        self.row_bits = max(1, (R - 1).bit_length())
+        super().__init__({
+            "push": In(1),
+            "push_act": In(signed(cfg.act_bits)),
+            "push_col": In(unsigned(self.col_bits)),
+            "full": Out(1),
+            "active": Out(1),
+            "busy_count": Out(COUNTER_BITS),
+            "out_row": In(unsigned(self.row_bits)),
+            "out_data": Out(signed(cfg.act_bits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, fmt = self.cfg, self.fmt
+        A, W, PB = cfg.act_bits, cfg.weight_bits, cfg.pointer_bits
+        D, R, E = cfg.fifo_depth, cfg.act_regs_per_pe, cfg.entries_per_word
+        ib, rb, eb = cfg.index_bits, cfg.rel_index_bits, cfg.entry_bits
+
+        # ---- activation FIFO (registers; occupancy at the start of the cycle decides) ----
+        fifo_act = Array(Signal(signed(A), name=f"fifo_act{k}") for k in range(D))
+        fifo_col = Array(Signal(unsigned(self.col_bits), name=f"fifo_col{k}") for k in range(D))
+        ptr_bits = max(1, (D - 1).bit_length())
+        rd = Signal(ptr_bits)
+        wr = Signal(ptr_bits)
+        level = Signal(range(D + 1))
+        nonempty = Signal()
+        m.d.comb += [nonempty.eq(level != 0), self.full.eq(level == D)]
+
+        # ---- pointer banks: even bank ptr[0], ptr[2], ...; odd bank ptr[1], ptr[3], ... ----
+        cp = [int(c) for c in self.stream.col_ptr]
+        n_ptr = self.max_cols + 1
+        cp = cp + [cp[-1]] * (n_ptr - len(cp))
+        even = cp[0::2]
+        odd = cp[1::2]
+        m.submodules.ptr_even = ptr_even = Memory(shape=unsigned(PB), depth=len(even), init=even)
+        m.submodules.ptr_odd = ptr_odd = Memory(shape=unsigned(PB), depth=max(1, len(odd)), init=odd or [0])
+        pe_rd = ptr_even.read_port(domain="comb")
+        po_rd = ptr_odd.read_port(domain="comb")
+        head_col = fifo_col[rd]
+        head_act = fifo_act[rd]
+        m.d.comb += [pe_rd.addr.eq((head_col + 1) >> 1), po_rd.addr.eq(head_col >> 1)]
+        ptr_lo = Mux(head_col[0], po_rd.data, pe_rd.data)
+        ptr_hi = Mux(head_col[0], pe_rd.data, po_rd.data)
+
+        # ---- sparse-matrix SRAM (synchronous read) ----
+        words = words_to_ints(self.stream.words)
+        m.submodules.spmat = spmat = Memory(shape=unsigned(cfg.sram_word_bits), depth=cfg.spmat_words,
+                                            init=words)
+        sp_rd = spmat.read_port()
+
+        # ---- codebook (combinational read, stage 1) ----
+        m.submodules.codebook = codebook = Memory(shape=signed(W), depth=cfg.codebook_size, init=self.codebook)
+        cb_rd = codebook.read_port(domain="comb")
+
+        # ---- fetch and column switch ----
+        cur = Signal(unsigned(PB))
+        end = Signal(unsigned(PB), name="col_end")   # not "end": a Verilog keyword (Icarus 11 mis-reads the escaped name)
+        act_cur = Signal(signed(A))
+        first = Signal()               # the next fetch is the first of its column
+        fetch = Signal()
+        pop = Signal()
+        m.d.comb += [
+            fetch.eq(cur < end),
+            pop.eq(Mux(fetch, (cur + 1) == end, 1) & nonempty),
+            self.active.eq(fetch | pop),
+            sp_rd.addr.eq(cur >> cfg.slot_bits),
+            sp_rd.en.eq(fetch),
+        ]
+        with m.If(fetch):
+            m.d.sync += [cur.eq(cur + 1), first.eq(0)]
+        with m.If(pop):
+            m.d.sync += [cur.eq(ptr_lo), end.eq(ptr_hi), act_cur.eq(head_act), first.eq(1),
+                         rd.eq(Mux(rd == D - 1, 0, rd + 1))]
+        with m.If(self.push):
+            m.d.sync += [fifo_act[wr].eq(self.push_act), fifo_col[wr].eq(self.push_col),
+                         wr.eq(Mux(wr == D - 1, 0, wr + 1))]
+        m.d.sync += level.eq(level + self.push - pop)
+        with m.If(self.active):
+            m.d.sync += self.busy_count.eq(self.busy_count + 1)
+
+        # ---- stage registers ----
+        s1_valid = Signal()
+        s1_first = Signal()
+        s1_slot = Signal(max(1, cfg.slot_bits))
+        s1_act = Signal(signed(A))
+        m.d.sync += [s1_valid.eq(fetch), s1_first.eq(first), s1_act.eq(act_cur)]
+        if cfg.slot_bits:
+            m.d.sync += s1_slot.eq(cur[:cfg.slot_bits])
+
+        # stage 1: slot select, (v, z) decode, relative-row accumulation, codebook lookup
+        entry = Signal(eb)
+        v = Signal(ib)
+        z = Signal(rb)
+        pos = Signal(range(R + (1 << rb) + 2))
+        row = Signal.like(pos)
+        if cfg.slot_bits:
+            m.d.comb += entry.eq(sp_rd.data.word_select(s1_slot, eb))
+        else:
+            m.d.comb += entry.eq(sp_rd.data[:eb])
+        m.d.comb += [v.eq(entry[:ib]), z.eq(entry[ib:]), row.eq(Mux(s1_first, 0, pos) + z), cb_rd.addr.eq(v)]
+        with m.If(s1_valid):
+            m.d.sync += pos.eq(row + 1)
+        s2_valid = Signal()
+        s2_row = Signal(self.row_bits)
+        s2_w = Signal(signed(W))
+        s2_act = Signal(signed(A))
+        m.d.sync += [s2_valid.eq(s1_valid & (v != 0)), s2_row.eq(row), s2_w.eq(cb_rd.data), s2_act.eq(s1_act)]
+
+        # stage 2: multiply
+        s3_valid = Signal()
+        s3_row = Signal(self.row_bits)
+        s3_prod = Signal(signed(A + W))
+        m.d.sync += [s3_valid.eq(s2_valid), s3_row.eq(s2_row), s3_prod.eq(s2_act * s2_w)]
+
+        # stage 3: shift, accumulator read with bypass from stage 4, add with the overflow rule
+        accs = Array(Signal(signed(fmt.acc_bits), name=f"acc{k}") for k in range(R))
+        s4_valid = Signal()
+        s4_row = Signal(self.row_bits)
+        s4_val = Signal(signed(fmt.acc_bits))
+        t = Signal(signed(A + W))
+        m.d.comb += t.eq(s3_prod >> fmt.product_shift)
+        acc_in = Mux(s4_valid & (s4_row == s3_row), s4_val, accs[s3_row])
+        summed = accumulate_value(m, acc_in, t, fmt)
+        m.d.sync += [s4_valid.eq(s3_valid), s4_row.eq(s3_row), s4_val.eq(summed)]
+
+        # stage 4: write
+        with m.If(s4_valid):
+            m.d.sync += accs[s4_row].eq(s4_val)
+
+        # ---- write-back read port ----
+        m.d.comb += self.out_data.eq(writeback_value(m, accs[self.out_row], fmt, self.relu))
+        return m
