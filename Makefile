@@ -43,6 +43,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dcsim energy $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet
 	$(VENV)/bin/dcsim report $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet > /dev/null
 	@echo "wrote $(DEMO_OUT)/report.md, report.json and report_energy.png"
+	$(VENV)/bin/dcsim verilog $(DEMO_OUT)/model.dcz --archive-layer fc3 --config examples/fpga.toml --pes 8 --out $(DEMO_OUT)/verilog --quiet
 
 # The cocotb testbenches (tests/hw/) run on Icarus Verilog from Debian; install it when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

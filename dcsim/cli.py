@@ -366,6 +366,58 @@ def cmd_report(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- verilog
+def cmd_verilog(args) -> int:
+    """Verilog + memory images of one layer (an archive's, or an EIE benchmark layer) for the machine."""
+    import numpy as np
+
+    from arch.encoding import EncodingError
+    from arch.fixedpoint import FixedPointError, layer_format, one, quantize_acts, quantize_codebook
+
+    if (args.archive is None) == (args.layer is None):
+        raise UserError("give exactly one of ARCHIVE or --layer NAME")
+    accel = _machine(args)
+    out = _out_dir(args.out)
+    try:
+        if args.layer:
+            from sim.workloads import make_workload, parse_layer_names
+            try:
+                (name,) = parse_layer_names(args.layer)
+            except ValueError as e:
+                raise UserError(f"--layer {args.layer}: give one benchmark layer ({e})") from None
+            w = make_workload(name, accel, seed=args.seed or 0)
+            cfg = accel
+            fmt = layer_format(w.centroids, cfg)
+            indices, cb, x, relu = w.indices, quantize_codebook(w.centroids, fmt), quantize_acts(w.x, cfg), w.relu
+        else:
+            from compress.model import load
+            from sim.reference import reference_network
+            cm = load(args.archive)
+            names = [l.name for l in cm.layers]
+            name = args.archive_layer or names[-1]
+            if name not in names:
+                raise UserError(f"--archive-layer {name}: {cm.name} has layers {', '.join(names)}")
+            k = names.index(name)
+            l = cm.layers[k]
+            cfg = accel.with_index_bits(l.bits)
+            x_in, _, desc = _sim_inputs(args, cm.layers[0].indices.shape[1] - 1)
+            ref = reference_network(cm, x_in[:1], accel)
+            fmt = ref.formats[k]
+            prev = quantize_acts(x_in[0], accel) if k == 0 else ref.outputs[k - 1][0]
+            x = np.concatenate([prev, [one(fmt)]]).astype(np.int64)
+            indices, cb, relu = l.indices, quantize_codebook(l.centroids, fmt), l.spec.relu
+            _log(f"{name} of {cm.name}; input vector: {desc}"
+                 + ("" if cfg is accel else f"; re-encoded for {l.bits}-bit codebook indices"))
+        from hw.export import export_layer
+        _make_out(out)
+        vpath = export_layer(out, cfg, indices, cb, x, fmt, relu)
+    except (EncodingError, FixedPointError, ValueError) as e:
+        raise UserError(str(e)) from None
+    print(f"wrote {vpath} and its memory images and manifest into {out} ({indices.shape[0]} x {indices.shape[1]} "
+          f"layer {name}, {cfg.n_pe} PEs)")
+    return 0
+
+
 # ----------------------------------------------------------------------- recipe
 def cmd_recipe(args) -> int:
     from dcsim.configfile import recipe_toml
@@ -461,6 +513,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim_args(rp, layer=False)
     rp.add_argument("--out", required=True, metavar="DIR", help="output folder")
     rp.set_defaults(func=cmd_report)
+
+    v = sub.add_parser("verilog", help="Verilog and memory images of one layer for the machine (hw/)",
+                       description="Generate the Amaranth PE array for one layer as Verilog, with the layer's "
+                                   "streams, codebook and one input vector in its memories, plus a manifest of "
+                                   "ports, parameters and memories.")
+    v.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
+    v.add_argument("--layer", metavar="NAME", help="an EIE benchmark layer instead of an archive")
+    v.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
+    v.add_argument("--archive-layer", metavar="NAME", help="which layer of the archive (default: the last)")
+    v.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
+    v.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
+    v.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the machine")
+    v.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="where the input vector comes from "
+                   "(default: the first MNIST test image)")
+    v.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files")
+    v.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    v.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.set_defaults(func=cmd_verilog, count=1)
 
     r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
                        description="Print the default recipe of a built-in model as a TOML config file "

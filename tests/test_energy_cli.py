@@ -102,3 +102,4 @@ def test_energy_bad_input(tmp_path, capsys, args, frag):
 def test_report_needs_archive(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path / "o")]) == 2
     assert "ARCHIVE" in capsys.readouterr().err
+
