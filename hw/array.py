@@ -1,32 +1,37 @@
-"""The EIE array top (Amaranth 0.5): broadcaster, N PEs, end-of-tile detection, cycle counter.
+"""The EIE array top (Amaranth 0.5): tile sequencer, broadcaster, N PEs, end-of-tile detection,
+cycle counter.
 
-Only a single tile is implemented: ``n_rows <= n_pe * act_regs_per_pe`` and
-``n_cols <= n_pe * act_regs_per_pe`` (one output pass, one input batch). The verified
-configuration is ``n_pe = 1`` (tests/hw/); the code is written for any ``n_pe`` but N > 1 has
-not been tested against the simulator.
+A layer runs as tiles (docs/microarchitecture.md, "Tiles"): output passes of
+``cfg.rows_per_pass`` rows times input batches of ``cfg.cols_per_batch`` columns, passes outer,
+batches inner, one after another. The memories hold the whole layer (hw/image.py): every PE's
+streams of all passes with the pointers per pass, and the input activations one batch per word.
 
-Timing (docs/microarchitecture.md): the broadcaster scans the source activations for the next
-nonzero at or after its column pointer (a priority encoder standing in for the LNZD tree: one
-broadcast per cycle at most, zero activations cost nothing) and broadcasts it when no PE's FIFO
-is full at the start of the cycle. A cycle in which something happens (a broadcast, or a PE is
-busy) sets ``t_last``; the tile ends ``P = 4`` cycles after ``t_last`` (after cycle 0 when the
-LNZD finds nothing). ``cycles`` then holds the tile's cycle count and ``done`` is 1.
+Timing: in a tile the source registers are the batch's activation word (read combinationally:
+loading a batch takes no cycles). The broadcaster scans them for the next nonzero at or after
+its column pointer (a priority encoder standing in for the LNZD tree: one broadcast per cycle at
+most, zero activations cost nothing) and broadcasts it when no PE's FIFO is full at the start of
+the cycle. A cycle in which something happens (a broadcast, or a PE is busy) sets ``t_last``;
+the tile ends ``P = 4`` cycles after ``t_last`` (after cycle 0 when the LNZD finds nothing). In
+the last cycle of a tile the sequencer moves to the next batch (or pass) and rewinds the column
+pointer, so the next tile's cycle 0 is the next cycle; in the last cycle of a pass the PEs store
+and clear their accumulators. After the last tile ``done`` is 1 and ``cycles`` holds the sum of
+the tile cycles.
 
-For the testbench the source activations are baked in (the register file's reset values); the
-outputs are read through ``out_pe`` / ``out_row`` -> ``out_data``, and each PE's busy count
-through ``busy_pe`` -> ``busy``.
+The outputs are read through ``out_pe`` / ``out_row`` -> ``out_data`` (row ``i`` of the layer is
+``out_pe = i % n_pe``, ``out_row = i // n_pe``), and each PE's busy count through ``busy_pe`` ->
+``busy``.
 """
 from __future__ import annotations
 
-import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from arch.config import AcceleratorConfig
-from arch.encoding import EIEStreams, encode_layer
 from arch.fixedpoint import LayerFormat
 
+from .image import LayerImage, layer_image
 from .pe import COUNTER_BITS, PE
 
 __all__ = ["EIEArray", "PIPELINE_STAGES"]
@@ -36,7 +41,7 @@ PIPELINE_STAGES = 4
 
 
 class EIEArray(wiring.Component):
-    """N PEs and the broadcaster, running one single-tile layer baked into the memories.
+    """N PEs, the broadcaster and the tile sequencer, running one layer baked into the memories.
 
     Args:
         cfg: the machine.
@@ -47,21 +52,13 @@ class EIEArray(wiring.Component):
     """
 
     def __init__(self, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool):
-        idx = np.asarray(indices)
-        n_rows, n_cols = idx.shape
-        if n_rows > cfg.rows_per_pass or n_cols > cfg.cols_per_batch:
-            raise ValueError(f"a {n_rows} x {n_cols} layer needs several tiles (one tile is at most "
-                             f"{cfg.rows_per_pass} rows x {cfg.cols_per_batch} columns); hw/ implements one tile")
         self.cfg, self.fmt, self.relu = cfg, fmt, bool(relu)
-        self.n_rows, self.n_cols = int(n_rows), int(n_cols)
-        self.streams: EIEStreams = encode_layer(idx, cfg)
-        xv = [int(a) for a in np.asarray(x)]
-        if len(xv) != n_cols:
-            raise ValueError(f"x has {len(xv)} activations for {n_cols} input columns")
-        self.x = xv
-        self.codebook_q = [int(c) for c in np.asarray(codebook_q)]
-        self.pes = [PE(cfg, self.streams.pes[p], self.streams.local_rows(p), self.codebook_q, fmt, relu)
-                    for p in range(cfg.n_pe)]
+        self.image: LayerImage = layer_image(cfg, indices, codebook_q, x)
+        img = self.image
+        self.n_rows, self.n_cols = img.n_rows, img.n_cols
+        self.n_passes, self.n_batches = img.n_passes, img.n_batches
+        self.streams = img.prep.streams[0]
+        self.pes = [PE(cfg, img, p, fmt, relu) for p in range(cfg.n_pe)]
         pe0 = self.pes[0]
         super().__init__({
             "done": Out(1),
@@ -69,28 +66,39 @@ class EIEArray(wiring.Component):
             "busy_pe": In(range(max(2, cfg.n_pe))),
             "busy": Out(COUNTER_BITS),
             "out_pe": In(range(max(2, cfg.n_pe))),
-            "out_row": In(unsigned(pe0.row_bits)),
+            "out_row": In(unsigned(pe0.out_bits)),
             "out_data": Out(signed(cfg.act_bits)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        N = cfg.n_pe
+        cfg, img = self.cfg, self.image
+        N, C, A = cfg.n_pe, cfg.cols_per_batch, cfg.act_bits
         for p, pe in enumerate(self.pes):
             m.submodules[f"pe{p}"] = pe
         col_bits = self.pes[0].col_bits
 
-        # ---- source activations (reset values) and the LNZD: the lowest nonzero column >= jptr ----
-        xs = [Signal(signed(cfg.act_bits), name=f"src{j}", init=a) for j, a in enumerate(self.x)]
-        jptr = Signal(range(self.n_cols + 2))
-        found = Signal()
-        sel_col = Signal(unsigned(col_bits))
-        sel_act = Signal(signed(cfg.act_bits))
-        for j in reversed(range(self.n_cols)):          # the last If that matches wins: the lowest j
-            with m.If((xs[j] != 0) & (jptr <= j)):
-                m.d.comb += [found.eq(1), sel_col.eq(j), sel_act.eq(xs[j])]
+        # ---- tile sequencer ----
+        pass_idx = Signal(range(max(2, self.n_passes)))
+        batch_idx = Signal(range(max(2, self.n_batches)))
+        batch_base = Signal(range(self.n_batches * C + 1))      # the batch's first column
 
+        # ---- activation memory (one batch per word) = the source registers of the tile ----
+        m.submodules.acts = acts = Memory(shape=unsigned(img.act_word_bits), depth=len(img.acts), init=img.acts)
+        act_rd = acts.read_port(domain="comb")
+        m.d.comb += act_rd.addr.eq(batch_idx)
+        slots = [act_rd.data[s * A:(s + 1) * A].as_signed() for s in range(C)]
+
+        # ---- the LNZD: the lowest nonzero slot >= jptr ----
+        jptr = Signal(range(C + 2))
+        found = Signal()
+        sel_slot = Signal(range(max(2, C)))
+        sel_act = Signal(signed(A))
+        sel_col = Signal(unsigned(col_bits))
+        for s in reversed(range(C)):                     # the last If that matches wins: the lowest s
+            with m.If((slots[s] != 0) & (jptr <= s)):
+                m.d.comb += [found.eq(1), sel_slot.eq(s), sel_act.eq(slots[s])]
+        m.d.comb += sel_col.eq(batch_base + sel_slot)
         any_full = Signal()
         m.d.comb += any_full.eq(0)
         for pe in self.pes:
@@ -99,7 +107,7 @@ class EIEArray(wiring.Component):
         bcast = Signal()
         m.d.comb += bcast.eq(found & ~any_full & ~self.done)
         with m.If(bcast):
-            m.d.sync += jptr.eq(sel_col + 1)
+            m.d.sync += jptr.eq(sel_slot + 1)
         for pe in self.pes:
             m.d.comb += [pe.push.eq(bcast), pe.push_act.eq(sel_act), pe.push_col.eq(sel_col)]
 
@@ -109,18 +117,32 @@ class EIEArray(wiring.Component):
         for pe in self.pes:
             with m.If(pe.active):
                 m.d.comb += happened.eq(1)
-        seen = Signal()                                  # something happened in an earlier cycle
+        seen = Signal()                                  # something happened in an earlier cycle of the tile
         quiet = Signal(range(PIPELINE_STAGES + 1))       # cycles since t_last
-        last = Signal()
-        m.d.comb += last.eq(~happened & (~seen | (quiet == PIPELINE_STAGES - 1)))
+        last = Signal()                                  # the last cycle of the tile
+        last_batch = Signal()
+        last_pass = Signal()
+        m.d.comb += [last.eq(~self.done & ~happened & (~seen | (quiet == PIPELINE_STAGES - 1))),
+                     last_batch.eq(batch_idx == self.n_batches - 1),
+                     last_pass.eq(pass_idx == self.n_passes - 1)]
         with m.If(~self.done):
             m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(happened):
                 m.d.sync += [seen.eq(1), quiet.eq(0)]
             with m.Else():
                 m.d.sync += quiet.eq(quiet + 1)
-            with m.If(last):
-                m.d.sync += self.done.eq(1)
+        with m.If(last):
+            m.d.sync += [seen.eq(0), quiet.eq(0), jptr.eq(0)]
+            with m.If(last_batch):
+                m.d.sync += [batch_idx.eq(0), batch_base.eq(0)]
+                with m.If(last_pass):
+                    m.d.sync += self.done.eq(1)
+                with m.Else():
+                    m.d.sync += pass_idx.eq(pass_idx + 1)
+            with m.Else():
+                m.d.sync += [batch_idx.eq(batch_idx + 1), batch_base.eq(batch_base + C)]
+        for pe in self.pes:
+            m.d.comb += [pe.pass_idx.eq(pass_idx), pe.pass_end.eq(last & last_batch)]
 
         # ---- read-back muxes ----
         for p, pe in enumerate(self.pes):

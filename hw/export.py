@@ -1,50 +1,176 @@
-"""Verilog export of a single-tile layer on an AcceleratorConfig (memory contents baked in as init)."""
+"""Verilog export of a layer on an AcceleratorConfig, with ``$readmemh`` init files and a manifest.
+
+:func:`export_layer` writes into ``out_dir``:
+
+* ``<name>.v``: the array top (hw/array.py) from Amaranth's Verilog backend. Amaranth 0.5 bakes
+  every memory's contents into the Verilog as an ``initial`` block of ``mem[i] = ...``
+  assignments (it never emits ``$readmemh``), so this file is self-contained.
+* ``<name>_readmemh.v``: the same Verilog with each of those ``initial`` blocks replaced by
+  ``initial $readmemh("<file>.hex", mem);`` (file names relative to the simulator's working
+  directory, e.g. the cocotb build directory, or a synthesis tool's run directory).
+* one ``.hex`` file per memory, full depth, one word per line, two's complement for signed
+  contents, made from the same image (hw/image.py) as the memories' init values:
+  ``pe<p>_spmat.hex`` (sparse-matrix SRAM), ``pe<p>_ptr_even.hex`` / ``pe<p>_ptr_odd.hex``
+  (pointer banks, all passes), ``pe<p>_codebook.hex`` (each PE's copy of the codebook) and
+  ``acts.hex`` (input activations, one batch per word);
+* ``<name>.json``: the manifest: ports (name, direction, width), parameters (the config, the
+  layer's shape, passes, batches, format), and memories (name, Verilog module and memory name,
+  width, depth, init file, layout).
+"""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 from pathlib import Path
 
-import numpy as np
 from amaranth.back import verilog
 
 from arch.config import AcceleratorConfig
+from arch.fileio import atomic_write_text
 from arch.fixedpoint import LayerFormat
 
 from .array import EIEArray
 
-__all__ = ["TOP_NAME", "export_layer"]
+__all__ = ["TOP_NAME", "export_layer", "memory_table", "hex_text", "read_hex", "verilog_inits",
+           "to_readmemh"]
 
 #: Module name of the generated top.
 TOP_NAME = "eie_top"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def hex_text(values, width: int) -> str:
+    """``$readmemh`` text: one word per line, ``ceil(width / 4)`` hex digits, two's complement."""
+    digits = max(1, -(-width // 4))
+    mask = (1 << width) - 1
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
+
+
+def read_hex(path) -> list[int]:
+    """Parse a ``$readmemh`` file written by :func:`hex_text` (unsigned words; ``//`` comments skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("//")[0].strip()
+        if line:
+            out.extend(int(tok, 16) for tok in line.split())
+    return out
+
+
+def memory_table(top: EIEArray, name: str = TOP_NAME) -> list[dict]:
+    """Every memory of the top: name, Verilog module and memory name, width, depth, contents, file."""
+    cfg, img = top.cfg, top.image
+    mems = [{"name": "acts", "module": name, "memory": "acts", "width": img.act_word_bits,
+             "depth": len(img.acts), "signed": False, "values": img.acts, "file": "acts.hex",
+             "layout": f"one input batch per word: column b*{cfg.cols_per_batch}+s in bits "
+                       f"[s*{cfg.act_bits}, (s+1)*{cfg.act_bits}) of word b"}]
+    for p, pe in enumerate(img.pes):
+        mod = f"{name}.pe{p}"
+        mems += [
+            {"name": f"pe{p}_spmat", "module": mod, "memory": "spmat", "width": cfg.sram_word_bits,
+             "depth": len(pe.spmat), "signed": False, "values": pe.spmat, "file": f"pe{p}_spmat.hex",
+             "layout": f"entries of all passes one after another, {cfg.entries_per_word} per word, "
+                       f"entry = v | z << {cfg.index_bits}"},
+            {"name": f"pe{p}_ptr_even", "module": mod, "memory": "ptr_even", "width": cfg.pointer_bits,
+             "depth": len(pe.ptr_even), "signed": False, "values": pe.ptr_even, "file": f"pe{p}_ptr_even.hex",
+             "layout": f"pointer j (even) of pass k at k*{img.ptr_stride // 2}+(j>>1)"},
+            {"name": f"pe{p}_ptr_odd", "module": mod, "memory": "ptr_odd", "width": cfg.pointer_bits,
+             "depth": len(pe.ptr_odd), "signed": False, "values": pe.ptr_odd, "file": f"pe{p}_ptr_odd.hex",
+             "layout": f"pointer j (odd) of pass k at k*{img.ptr_stride // 2}+(j>>1)"},
+            {"name": f"pe{p}_codebook", "module": mod, "memory": "codebook", "width": cfg.weight_bits,
+             "depth": len(img.codebook), "signed": True, "values": img.codebook, "file": f"pe{p}_codebook.hex",
+             "layout": "codebook index -> weight (two's complement)"},
+        ]
+    return mems
+
+
+_MODULE = re.compile(r"^module\s+(\\\S+|\w+)\s*\(", re.M)
+_INIT = re.compile(r"^(\s*)reg \[(\d+):0\] (\w+) \[(\d+):0\];\n\s*initial begin\n((?:\s*\w+\[\d+\] = [^;]+;\n)*)\s*end\n",
+                   re.M)
+_ASSIGN = re.compile(r"(\w+)\[(\d+)\] = (\d+)'h([0-9a-fA-FxzXZ_]+);")
+
+
+def _modules(text: str):
+    """``(module name without the escape, start, end)`` of each module in the Verilog text."""
+    starts = [(m.group(1).lstrip("\\"), m.start()) for m in _MODULE.finditer(text)]
+    for k, (nm, s) in enumerate(starts):
+        yield nm, s, starts[k + 1][1] if k + 1 < len(starts) else len(text)
+
+
+def verilog_inits(text: str) -> dict[tuple[str, str], list[int]]:
+    """The baked init contents of every memory in Amaranth's Verilog: ``(module, memory) -> words``."""
+    out = {}
+    for mod, s, e in _modules(text):
+        for m in _INIT.finditer(text, s, e):
+            depth = int(m.group(4)) + 1
+            vals = [0] * depth
+            for a in _ASSIGN.finditer(m.group(5)):
+                vals[int(a.group(2))] = int(a.group(4).replace("_", ""), 16)
+            out[(mod, m.group(3))] = vals
+    return out
+
+
+def to_readmemh(text: str, files: dict[tuple[str, str], str]) -> str:
+    """Replace the baked ``initial`` blocks of the memories in ``files`` by ``$readmemh``."""
+    pieces, pos, done = [], 0, set()
+    for mod, s, e in _modules(text):
+        for m in _INIT.finditer(text, s, e):
+            key = (mod, m.group(3))
+            if key not in files:
+                continue
+            pieces.append(text[pos:m.start()])
+            ind = m.group(1).lstrip("\n")
+            # ascending address range: $readmemh starts at address 0 under 1364-1995 and -2005 alike
+            pieces.append(f"{ind}reg [{m.group(2)}:0] {m.group(3)} [0:{m.group(4)}];\n"
+                          f"{ind}initial $readmemh(\"{files[key]}\", {m.group(3)});\n")
+            pos = m.end()
+            done.add(key)
+    pieces.append(text[pos:])
+    missing = set(files) - done
+    if missing:
+        raise RuntimeError(f"memories not found in the Verilog: {sorted(missing)}")
+    return "".join(pieces)
 
 
 def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,
                  name: str = TOP_NAME) -> Path:
-    """Write ``<out_dir>/<name>.v`` (the array top with the layer in its memories) and a manifest.
+    """Write the Verilog, the ``.hex`` init files and the manifest of one layer (module docstring).
 
-    Returns the path of the Verilog file. The manifest ``<name>.json`` lists the ports (name,
-    direction, width), the config and the layer format.
+    Args:
+        out_dir: the output folder (created).
+        cfg: the machine; indices: (n_rows, n_cols) codebook indices (bias column included);
+        codebook_q: integer codebook; x: int activations (n_cols,); fmt: the layer's formats;
+        relu: ReLU at write-back; name: the top module's name.
+
+    Returns:
+        The path of ``<name>.v`` (memories baked in). ``<name>_readmemh.v``, the hex files and
+        ``<name>.json`` are beside it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     top = EIEArray(cfg, indices, codebook_q, x, fmt, relu)
-    text = verilog.convert(top, name=name, emit_src=False)
-    vpath = out / f"{name}.v"
-    _atomic_write(vpath, text)
     ports = [{"name": pname, "direction": member.flow.value, "width": len(getattr(top, pname))}
              for pname, member in top.signature.members.items()]
-    manifest = {"top": name, "ports": ports, "clock": "clk", "reset": "rst",
-                "n_rows": top.n_rows, "n_cols": top.n_cols, "relu": bool(relu),
-                "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None, "format": fmt.to_dict(),
-                "entries_per_pe": [pe.n_entries for pe in top.streams.pes]}
-    _atomic_write(out / f"{name}.json", json.dumps(manifest, indent=1, default=str))
+    text = verilog.convert(top, name=name, emit_src=False)
+    vpath = out / f"{name}.v"
+    atomic_write_text(vpath, text)
+    mems = memory_table(top, name)
+    for mem in mems:
+        atomic_write_text(out / mem["file"], hex_text(mem["values"], mem["width"]))
+    atomic_write_text(out / f"{name}_readmemh.v",
+                      to_readmemh(text, {(mem["module"], mem["memory"]): mem["file"] for mem in mems}))
+    img = top.image
+    manifest = {
+        "top": name, "verilog": vpath.name, "verilog_readmemh": f"{name}_readmemh.v",
+        "clock": "clk", "reset": "rst (synchronous, active high)",
+        "ports": [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
+                 + ports,
+        "parameters": {
+            "n_pe": cfg.n_pe, "n_rows": img.n_rows, "n_cols": img.n_cols, "relu": bool(relu),
+            "n_passes": img.n_passes, "n_batches": img.n_batches, "rows_per_pass": cfg.rows_per_pass,
+            "cols_per_batch": cfg.cols_per_batch, "ptr_stride": img.ptr_stride,
+            "entries_per_pe": [pe.n_entries for pe in img.pes],
+            "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None, "format": fmt.to_dict(),
+        },
+        "memories": [{k: v for k, v in mem.items() if k != "values"} for mem in mems],
+    }
+    atomic_write_text(out / f"{name}.json", json.dumps(manifest, indent=1, default=str))
     return vpath

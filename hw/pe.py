@@ -1,9 +1,9 @@
 """One EIE processing element (Amaranth 0.5): docs/microarchitecture.md, cycle for cycle.
 
-The PE holds one pass's stream of the layer (arch.encoding.encode_layer): the sparse-matrix
+The PE holds its streams of every output pass of the layer (hw/image.py): the sparse-matrix
 SRAM (``sram_word_bits`` words of ``entries_per_word`` (v, z) entries), the column pointers in
-an even and an odd bank, the codebook, the activation FIFO and the accumulators (the
-destination registers). Memory contents are the init values of the memories (the layer is
+an even and an odd bank (one slot of pointers per pass, selected by ``pass_idx``), the
+codebook, the activation FIFO and the accumulators (the destination registers). Memory contents are the init values of the memories (the layer is
 baked in, as for an FPGA bitstream with preloaded BRAMs).
 
 Per cycle, on the state at the start of the cycle (the timing page, "One tile, cycle by cycle"):
@@ -21,20 +21,23 @@ Per cycle, on the state at the start of the cycle (the timing page, "One tile, c
   nothing.
 
 ``active`` (fetch or pop: a busy cycle) feeds the top's end-of-tile detection and the PE's busy
-counter. The write-back (round half up, ReLU, clamp) is combinational on the output read port
-(``out_row`` -> ``out_data``); it takes no cycles, as the timing page says.
+counter. Accumulators keep their values across the input batches of a pass; in the last cycle of
+a pass (``pass_end``) they are stored to the pass's output registers (with the bypass of the
+entry written in that cycle) and cleared. The write-back (round half up, ReLU, clamp) is
+combinational on the output read port (``out_row`` -> ``out_data``); it takes no cycles, as the
+timing page says.
 """
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from arch.config import AcceleratorConfig, Overflow
-from arch.encoding import PEStream
 from arch.fixedpoint import LayerFormat
+
+from .image import words_to_ints  # noqa: F401  (re-exported)
 
 __all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "words_to_ints"]
 
@@ -48,17 +51,6 @@ def _smin(bits: int) -> int:
 
 def _smax(bits: int) -> int:
     return (1 << (bits - 1)) - 1
-
-
-def words_to_ints(words: np.ndarray) -> list[int]:
-    """Packed SRAM words (uint64 limbs, limb 0 least significant) -> one Python int per word."""
-    out = []
-    for row in np.asarray(words, dtype=np.uint64):
-        v = 0
-        for k, limb in enumerate(row):
-            v |= int(limb) << (64 * k)
-        out.append(v)
-    return out
 
 
 def accumulate_value(m: Module, acc, t, fmt: LayerFormat):
@@ -89,52 +81,51 @@ def writeback_value(m: Module, acc, fmt: LayerFormat, relu: bool):
 
 
 class PE(wiring.Component):
-    """One processing element with its layer image baked into its memories.
+    """One processing element with its share of the layer image baked into its memories.
 
     Args:
         cfg: the machine (widths, FIFO depth, SRAM and register-file sizes).
-        stream: this PE's stream of the pass (``encode_layer(...).pes[p]``).
-        local_rows: rows this PE owns in the pass (at most ``cfg.act_regs_per_pe``).
-        codebook_q: the integer codebook (entry 0 is 0).
+        image: the layer image (hw/image.py: all passes' streams, pointers per pass).
+        p: this PE's index in the array.
         fmt: the layer's formats (product and write-back shifts, overflow rule).
         relu: ReLU at write-back.
 
     Ports:
-        push, push_act, push_col: the broadcast (enters the FIFO at the end of the cycle).
+        push, push_act, push_col: the broadcast (enters the FIFO at the end of the cycle);
+            ``push_col`` is the layer's column ``j``.
+        pass_idx: the current output pass (selects the pass's pointers).
+        pass_end: this is the last cycle of the pass: at the end of the cycle the accumulators
+            (with the bypass of the entry written in this cycle) are stored to the output
+            registers of the pass and cleared.
         full: the FIFO is full (at the start of the cycle).
         active: this cycle is busy (an entry fetch or a pop).
         busy_count: busy cycles so far.
-        out_row, out_data: write-back of local row ``out_row`` (combinational).
+        out_row, out_data: write-back of the PE's row ``out_row`` of the layer (pass ``k``'s local
+            row ``r`` is ``k * act_regs_per_pe + r``; layer row ``i`` is ``i // n_pe``), combinational.
     """
 
-    def __init__(self, cfg: AcceleratorConfig, stream: PEStream, local_rows: int, codebook_q, fmt: LayerFormat,
-                 relu: bool):
+    def __init__(self, cfg: AcceleratorConfig, image, p: int, fmt: LayerFormat, relu: bool):
         self.cfg, self.fmt, self.relu = cfg, fmt, bool(relu)
         R = cfg.act_regs_per_pe
-        if local_rows > R:
-            raise ValueError(f"the PE owns {local_rows} rows; its destination registers hold act_regs_per_pe = {R}")
-        n_cols = int(stream.col_ptr.shape[0]) - 1
-        self.max_cols = cfg.cols_per_batch
-        if n_cols > self.max_cols:
-            raise ValueError(f"{n_cols} input columns exceed one batch of cols_per_batch = {self.max_cols} "
-                             "(multi-tile layers are not implemented in hw/ yet)")
-        if stream.n_words > cfg.spmat_words:
-            raise ValueError(f"the PE needs {stream.n_words} SRAM words; the config has spmat_words = {cfg.spmat_words}")
-        cb = [int(c) for c in np.asarray(codebook_q)]
-        if len(cb) > cfg.codebook_size:
-            raise ValueError(f"the codebook has {len(cb)} entries; index_bits = {cfg.index_bits} allows "
-                             f"{cfg.codebook_size}")
-        self.stream, self.codebook, self.n_cols = stream, cb, n_cols
-        self.col_bits = max(1, (self.max_cols).bit_length())          # j in 0 .. max_cols (pointer j+1)
+        self.image, self.p = image, p
+        self.pe_image = image.pes[p]
+        if max(self.pe_image.local_rows, default=0) > R:
+            raise ValueError(f"the PE owns {max(self.pe_image.local_rows)} rows in a pass; its destination "
+                             f"registers hold act_regs_per_pe = {R}")
+        self.n_cols, self.n_passes = image.n_cols, image.n_passes
+        self.col_bits = max(1, self.n_cols.bit_length())          # j in 0 .. n_cols (pointer j+1)
         self.row_bits = max(1, (R - 1).bit_length())
+        self.out_bits = max(1, (self.n_passes * R - 1).bit_length())
         super().__init__({
             "push": In(1),
             "push_act": In(signed(cfg.act_bits)),
             "push_col": In(unsigned(self.col_bits)),
+            "pass_idx": In(range(max(2, self.n_passes))),
+            "pass_end": In(1),
             "full": Out(1),
             "active": Out(1),
             "busy_count": Out(COUNTER_BITS),
-            "out_row": In(unsigned(self.row_bits)),
+            "out_row": In(unsigned(self.out_bits)),
             "out_data": Out(signed(cfg.act_bits)),
         })
 
@@ -155,30 +146,28 @@ class PE(wiring.Component):
         nonempty = Signal()
         m.d.comb += [nonempty.eq(level != 0), self.full.eq(level == D)]
 
-        # ---- pointer banks: even bank ptr[0], ptr[2], ...; odd bank ptr[1], ptr[3], ... ----
-        cp = [int(c) for c in self.stream.col_ptr]
-        n_ptr = self.max_cols + 1
-        cp = cp + [cp[-1]] * (n_ptr - len(cp))
-        even = cp[0::2]
-        odd = cp[1::2]
-        m.submodules.ptr_even = ptr_even = Memory(shape=unsigned(PB), depth=len(even), init=even)
-        m.submodules.ptr_odd = ptr_odd = Memory(shape=unsigned(PB), depth=max(1, len(odd)), init=odd or [0])
+        # ---- pointer banks (hw/image.py): pass k's pointer j in bank j & 1 at k * stride / 2 + (j >> 1) ----
+        img = self.pe_image
+        half = self.image.ptr_stride // 2
+        m.submodules.ptr_even = ptr_even = Memory(shape=unsigned(PB), depth=len(img.ptr_even), init=img.ptr_even)
+        m.submodules.ptr_odd = ptr_odd = Memory(shape=unsigned(PB), depth=len(img.ptr_odd), init=img.ptr_odd)
         pe_rd = ptr_even.read_port(domain="comb")
         po_rd = ptr_odd.read_port(domain="comb")
         head_col = fifo_col[rd]
         head_act = fifo_act[rd]
-        m.d.comb += [pe_rd.addr.eq((head_col + 1) >> 1), po_rd.addr.eq(head_col >> 1)]
+        pbase = Signal(range(self.image.ptr_depth + 1))
+        m.d.comb += pbase.eq(self.pass_idx * half)
+        m.d.comb += [pe_rd.addr.eq(pbase + ((head_col + 1) >> 1)), po_rd.addr.eq(pbase + (head_col >> 1))]
         ptr_lo = Mux(head_col[0], po_rd.data, pe_rd.data)
         ptr_hi = Mux(head_col[0], pe_rd.data, po_rd.data)
 
         # ---- sparse-matrix SRAM (synchronous read) ----
-        words = words_to_ints(self.stream.words)
         m.submodules.spmat = spmat = Memory(shape=unsigned(cfg.sram_word_bits), depth=cfg.spmat_words,
-                                            init=words)
+                                            init=img.spmat)
         sp_rd = spmat.read_port()
 
         # ---- codebook (combinational read, stage 1) ----
-        m.submodules.codebook = codebook = Memory(shape=signed(W), depth=cfg.codebook_size, init=self.codebook)
+        m.submodules.codebook = codebook = Memory(shape=signed(W), depth=cfg.codebook_size, init=self.image.codebook)
         cb_rd = codebook.read_port(domain="comb")
 
         # ---- fetch and column switch ----
@@ -256,6 +245,16 @@ class PE(wiring.Component):
         with m.If(s4_valid):
             m.d.sync += accs[s4_row].eq(s4_val)
 
-        # ---- write-back read port ----
-        m.d.comb += self.out_data.eq(writeback_value(m, accs[self.out_row], fmt, self.relu))
+        # ---- end of the pass: store the accumulators (bypassing this cycle's stage-4 write), clear them ----
+        outs = Array(Signal(signed(fmt.acc_bits), name=f"out{k}") for k in range(self.n_passes * R))
+        with m.If(self.pass_end):
+            for r in range(R):
+                final = Mux(s4_valid & (s4_row == r), s4_val, accs[r])
+                for k in range(self.n_passes):
+                    with m.If(self.pass_idx == k):
+                        m.d.sync += outs[k * R + r].eq(final)
+                m.d.sync += accs[r].eq(0)
+
+        # ---- write-back read port (round, ReLU, clamp: combinational) ----
+        m.d.comb += self.out_data.eq(writeback_value(m, outs[self.out_row], fmt, self.relu))
         return m

@@ -1,9 +1,16 @@
 """The cycle contract on the generated Verilog (cocotb 2.x + Icarus, from pytest).
 
-For each small single-tile layer: export the Verilog (hw/export.py), run tests/hw/eie_tb.py on
-it, and require the outputs to equal sim.reference.reference_layer bit for bit and the total
-cycles and the PE's busy cycles to equal sim.engine.run_layer exactly.
-Set EIE_WAVES=1 to dump waveforms (Icarus: FST/VCD in the build directory).
+For each small layer (single-tile and multi-tile: several output passes and input batches):
+export the Verilog (hw/export.py), run tests/hw/eie_tb.py on it, and require the outputs to equal
+sim.reference.reference_layer bit for bit and the total cycles and every PE's busy cycles to
+equal sim.engine.run_layer exactly. The multi-tile cases run the ``$readmemh`` variant of the
+Verilog with the exported ``.hex`` files; another test checks that the hex files equal the
+memories' init contents baked into the Verilog.
+
+Waveforms: set ``DCSIM_WAVES=1`` (``EIE_WAVES=1`` also works) to make every cocotb run in tests/hw
+write ``eie_top.fst`` (FST) into its build directory (``<pytest tmp_path>/sim_build``; the path is
+logged). The dump module is Verilog-2005 (the runner's own dumper needs -g2012, which these
+builds cannot use: see the -g2005 note below).
 """
 from __future__ import annotations
 
@@ -72,21 +79,93 @@ def test_rtl_matches_simulator(params, tmp_path):
     if params[0] in (2, 4):   # rel_index_bits 2 with sparse columns: fillers are fetched
         assert prepare_layer(case.indices, cfg).streams[0].total_fillers > 0
 
-    src = export_layer(tmp_path / "rtl", cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    run_cocotb(case, ref, res, tmp_path)
+
+
+def waves_requested() -> bool:
+    return any(os.environ.get(v, "") not in ("", "0") for v in ("DCSIM_WAVES", "EIE_WAVES"))
+
+
+def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False) -> Path:
+    """Export ``case``, run tests/hw/eie_tb.py on Icarus, require a pass. Returns the build directory."""
+    cfg = case.cfg
+    rtl = tmp_path / "rtl"
+    src = export_layer(rtl, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    build = tmp_path / "sim_build"
+    build.mkdir(parents=True, exist_ok=True)
+    sources = [src]
+    if readmemh:
+        sources = [rtl / f"{TOP_NAME}_readmemh.v"]
+        for h in rtl.glob("*.hex"):          # $readmemh names are relative to the simulator's directory
+            shutil.copy(h, build / h.name)
     expect = tmp_path / "expect.json"
     expect.write_text(json.dumps({"n_pe": cfg.n_pe, "n_rows": int(case.indices.shape[0]),
                                   "cycles": int(res.cycles), "busy": [int(b) for b in res.busy],
                                   "outputs": [int(o) for o in ref]}))
-    waves = os.environ.get("EIE_WAVES", "") not in ("", "0")
-    runner = get_runner("icarus")
-    build = tmp_path / "sim_build"
     # -g2005 after the runner's -g2012: in SystemVerilog mode Icarus 11 runs a declaration's
     # initializer without an event, so Yosys's time-0 trigger of the `always @*` blocks in
     # Amaranth's Verilog never fires and the combinational logic starts (and stays) at x.
-    runner.build(sources=[src], hdl_toplevel=TOP_NAME, build_dir=build, timescale=("1ns", "1ps"),
-                 build_args=["-g2005"], always=True, waves=waves)
-    xml = runner.test(hdl_toplevel=TOP_NAME, test_module="eie_tb", test_dir=HERE, build_dir=build,
+    build_args = ["-g2005"]
+    if waves_requested():
+        dump = build / "eie_waves.v"
+        wave_file = build / f"{TOP_NAME}.fst"      # vvp -fst (runner.test(waves=True))
+        dump.write_text(f'module eie_waves;\ninitial begin\n  $dumpfile("{wave_file}");\n'
+                        f'  $dumpvars(0, {TOP_NAME});\nend\nendmodule\n')
+        sources.append(dump)
+        build_args += ["-s", "eie_waves"]
+        print(f"waveforms: {wave_file}")
+    runner = get_runner("icarus")
+    runner.build(sources=sources, hdl_toplevel=TOP_NAME, build_dir=build, timescale=("1ns", "1ps"),
+                 build_args=build_args, always=True)
+    xml = runner.test(hdl_toplevel=TOP_NAME, test_module="tests.hw.eie_tb", test_dir=build, build_dir=build,
                       extra_env={"EIE_TB_EXPECT": str(expect)}, results_xml=str(tmp_path / "results.xml"),
-                      waves=waves)
+                      waves=waves_requested())
     n_tests, n_failed = get_results(xml)
     assert n_tests == 1 and n_failed == 0, f"cocotb: {n_failed} of {n_tests} failed (log above, {tmp_path})"
+    return build
+
+
+# (seed, n_pe, n_rows, n_cols, density, act density, fifo_depth, rel_index_bits, act_regs_per_pe)
+MULTI = [
+    (11, 1, 9, 13, 0.4, 0.7, 2, 3, 4),     # 3 passes x 4 batches
+    (12, 2, 14, 11, 0.3, 0.6, 1, 2, 3),    # fillers, stalls
+    (13, 4, 21, 30, 0.5, 0.5, 3, 4, 2),
+    (14, 8, 20, 17, 0.6, 0.8, 1, 3, 1),
+]
+
+
+@pytest.mark.parametrize("params", MULTI, ids=[f"multi{c[0]}" for c in MULTI])
+def test_rtl_multi_tile_readmemh(params, tmp_path):
+    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
+    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
+                            spmat_sram_bytes=256)
+    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2))
+    prep = prepare_layer(case.indices, cfg)
+    assert prep.n_passes > 1 and prep.n_batches > 1
+    ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
+    run_cocotb(case, ref, res, tmp_path, readmemh=True)
+
+
+def test_hex_files_equal_memory_inits(tmp_path):
+    """Every .hex file parses back to the init contents Amaranth baked into the Verilog; the manifest
+    lists every memory with its width, depth and file."""
+    from hw.export import read_hex, verilog_inits
+
+    cfg = AcceleratorConfig(n_pe=4, act_regs_per_pe=2, spmat_sram_bytes=256, rel_index_bits=3)
+    case = random_case(5, cfg, 19, 23, 0.4, 0.6, relu=True, scale=10.0)
+    src = export_layer(tmp_path, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    inits = verilog_inits(src.read_text())
+    man = json.loads((tmp_path / f"{TOP_NAME}.json").read_text())
+    assert {(m["module"], m["memory"]) for m in man["memories"]} == set(inits)
+    assert len(man["memories"]) == 1 + 4 * cfg.n_pe
+    for m in man["memories"]:
+        words = read_hex(tmp_path / m["file"])
+        assert len(words) == m["depth"], m["name"]
+        assert all(0 <= w < (1 << m["width"]) for w in words), m["name"]
+        assert words == inits[(m["module"], m["memory"])], m["name"]
+    assert {p["name"] for p in man["ports"]} >= {"clk", "rst", "done", "cycles", "busy_pe", "busy", "out_pe",
+                                                 "out_row", "out_data"}
+    assert man["parameters"]["n_passes"] > 1 and man["parameters"]["n_batches"] > 1
+    rm = (tmp_path / f"{TOP_NAME}_readmemh.v").read_text()
+    assert rm.count("$readmemh") == len(man["memories"]) and "initial begin" not in rm

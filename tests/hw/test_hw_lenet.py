@@ -1,0 +1,85 @@
+"""A real layer on the generated Verilog: fc2 (100 x 300 + bias) of a compressed LeNet-300-100.
+
+The model is compressed by ``dcsim compress --weights`` from random weights shaped like
+LeNet-300-100 (fc1 300x784, fc2 100x300, fc3 10x100, with biases; density 0.1, 4-bit codebooks),
+fed one MNIST test image (the ``mnist_path`` fixture; a random image when MNIST is not
+available), and fc2 with its bias column runs on 4 PEs with ``act_regs_per_pe = 8``: 4 output
+passes x 10 input batches = 40 tiles. Outputs must equal sim.reference bit for bit, the total
+cycles and every PE's busy cycles sim.engine.run_layer's exactly. ``DCSIM_WAVES=1`` writes an FST
+(see tests/hw/test_hw_cocotb.py).
+"""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("amaranth")
+pytest.importorskip("cocotb")
+if shutil.which("iverilog") is None:
+    pytest.skip("iverilog not installed (make test installs it)", allow_module_level=True)
+
+from arch.config import AcceleratorConfig  # noqa: E402
+from arch.fixedpoint import one, quantize_acts, quantize_codebook  # noqa: E402
+from dcsim.cli import main  # noqa: E402
+from hw.cases import LayerCase  # noqa: E402
+from sim.engine import prepare_layer, run_layer  # noqa: E402
+from sim.reference import reference_layer, reference_network  # noqa: E402
+
+from .test_hw_cocotb import run_cocotb  # noqa: E402
+
+
+def _lenet_archive(tmp_path):
+    rng = np.random.default_rng(7)
+    w = tmp_path / "w.npz"
+    shapes = {"fc1": (300, 784), "fc2": (100, 300), "fc3": (10, 100)}
+    arrays = {}
+    for name, (o, i) in shapes.items():
+        arrays[name] = rng.normal(0, 1.0 / np.sqrt(i), size=(o, i)).astype(np.float32)
+        arrays[f"{name}_bias"] = rng.normal(0, 0.05, size=o).astype(np.float32)
+    np.savez(w, **arrays)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[compress]\ndensity = 0.1\nfc_bits = 4\n")
+    out = tmp_path / "c"
+    assert main(["compress", "--weights", str(w), "--config", str(cfg), "--out", str(out), "--quiet"]) == 0
+    return out / "model.dcz"
+
+
+def _image(request):
+    try:
+        d = request.getfixturevalue("mnist_path")
+    except pytest.skip.Exception:                # no MNIST: a random image
+        d = None
+    if d is not None:
+        from compress.mnist import load_folder
+        return load_folder(d).test_images[0].reshape(-1).astype(np.float64), "MNIST test image 0"
+    rng = np.random.default_rng(3)
+    return rng.random(784) * (rng.random(784) < 0.2), "random image"
+
+
+def test_lenet_fc2_on_verilog(tmp_path, request):
+    from compress.model import load
+
+    cm = load(_lenet_archive(tmp_path))
+    names = [l.name for l in cm.layers]
+    k = names.index("fc2")
+    layer = cm.layers[k]
+    img, desc = _image(request)
+    accel = AcceleratorConfig(n_pe=4, act_regs_per_pe=8, fifo_depth=4, spmat_sram_bytes=8192)
+    cfg = accel.with_index_bits(layer.bits)
+    ref_net = reference_network(cm, img[None, :], accel)
+    fmt = ref_net.formats[k]
+    x = np.concatenate([ref_net.outputs[k - 1][0], [one(fmt)]]).astype(np.int64)
+    cb = quantize_codebook(layer.centroids, fmt)
+    case = LayerCase(cfg, np.asarray(layer.indices), cb, x, fmt, layer.spec.relu)
+    prep = prepare_layer(case.indices, cfg)
+    assert case.indices.shape == (100, 301)
+    assert prep.n_passes > 1 and prep.n_batches > 1
+    ref = reference_layer(case.indices, cb, x, fmt, case.relu)
+    assert np.array_equal(ref, ref_net.outputs[k][0])
+    res = run_layer(prep, cb, x, fmt, case.relu)
+    assert np.array_equal(res.outputs, ref)
+    print(f"fc2 ({desc}): {prep.n_passes} passes x {prep.n_batches} batches, {res.cycles} cycles, "
+          f"busy {res.busy.tolist()}, nonzero inputs {int(np.count_nonzero(x))}")
+    run_cocotb(case, ref, res, tmp_path, readmemh=True)
