@@ -8,14 +8,22 @@ streams of all passes with the pointers per pass, and the input activations one 
 
 Timing: in a tile the source registers are the batch's activation word (read combinationally:
 loading a batch takes no cycles). The broadcaster scans them for the next nonzero at or after
-its column pointer (a priority encoder standing in for the LNZD tree: one broadcast per cycle at
-most, zero activations cost nothing) and broadcasts it when no PE's FIFO is full at the start of
-the cycle. A cycle in which something happens (a broadcast, or a PE is busy) sets ``t_last``;
+its column pointer (the LNZD tree of hw/lnzd.py: 4-input nodes over groups of 4 PEs'
+registers, combinational, so one broadcast per cycle at most and zero activations cost nothing)
+and broadcasts it when no PE's FIFO is full at the start of the cycle. A cycle in which something happens (a broadcast, or a PE is busy) sets ``t_last``;
 the tile ends ``P = 4`` cycles after ``t_last`` (after cycle 0 when the LNZD finds nothing). In
 the last cycle of a tile the sequencer moves to the next batch (or pass) and rewinds the column
 pointer, so the next tile's cycle 0 is the next cycle; in the last cycle of a pass the PEs store
 and clear their accumulators. After the last tile ``done`` is 1 and ``cycles`` holds the sum of
 the tile cycles.
+
+Host interface (``host=True``): the activation memory starts empty and has a write port
+(``act_we``, ``act_addr``, ``act_wdata``: word ``b`` = input batch ``b``, the layout of
+``LayerImage.acts``), and the layer runs only once ``start`` has been seen: ``start`` high at a
+clock edge makes the next cycle the layer's cycle 0, so ``cycles`` counts from ``start``. The
+layer runs once per reset. With ``host=False`` (the default, used by the Verilog export) the
+activations are baked in and the layer starts right after reset. The sparse-matrix SRAMs,
+pointer banks and codebook are always init values.
 
 The outputs are read through ``out_pe`` / ``out_row`` -> ``out_data`` (row ``i`` of the layer is
 ``out_pe = i % n_pe``, ``out_row = i // n_pe``), and each PE's busy count through ``busy_pe`` ->
@@ -23,7 +31,7 @@ The outputs are read through ``out_pe`` / ``out_row`` -> ``out_data`` (row ``i``
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,6 +40,7 @@ from arch.config import AcceleratorConfig
 from arch.fixedpoint import LayerFormat
 
 from .image import LayerImage, layer_image
+from .lnzd import LNZD
 from .pe import COUNTER_BITS, PE
 
 __all__ = ["EIEArray", "PIPELINE_STAGES"]
@@ -49,10 +58,13 @@ class EIEArray(wiring.Component):
         codebook_q: integer codebook (entry 0 is 0).
         x: int activations, shape (n_cols,), activation format.
         fmt: the layer's formats; relu: ReLU at write-back.
+        host: add the host ports (``start``, the activation write port) and leave the
+            activation memory empty; ``x`` then only sizes it.
     """
 
-    def __init__(self, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool):
-        self.cfg, self.fmt, self.relu = cfg, fmt, bool(relu)
+    def __init__(self, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,
+                 host: bool = False):
+        self.cfg, self.fmt, self.relu, self.host = cfg, fmt, bool(relu), bool(host)
         self.image: LayerImage = layer_image(cfg, indices, codebook_q, x)
         img = self.image
         self.n_rows, self.n_cols = img.n_rows, img.n_cols
@@ -60,7 +72,16 @@ class EIEArray(wiring.Component):
         self.streams = img.prep.streams[0]
         self.pes = [PE(cfg, img, p, fmt, relu) for p in range(cfg.n_pe)]
         pe0 = self.pes[0]
+        host_ports = {}
+        if self.host:
+            host_ports = {
+                "start": In(1),
+                "act_we": In(1),
+                "act_addr": In(range(max(2, len(img.acts)))),
+                "act_wdata": In(unsigned(img.act_word_bits)),
+            }
         super().__init__({
+            **host_ports,
             "done": Out(1),
             "cycles": Out(COUNTER_BITS),
             "busy_pe": In(range(max(2, cfg.n_pe))),
@@ -84,20 +105,38 @@ class EIEArray(wiring.Component):
         batch_base = Signal(range(self.n_batches * C + 1))      # the batch's first column
 
         # ---- activation memory (one batch per word) = the source registers of the tile ----
-        m.submodules.acts = acts = Memory(shape=unsigned(img.act_word_bits), depth=len(img.acts), init=img.acts)
+        act_init = [0] * len(img.acts) if self.host else img.acts
+        m.submodules.acts = acts = Memory(shape=unsigned(img.act_word_bits), depth=len(img.acts), init=act_init)
         act_rd = acts.read_port(domain="comb")
+        if self.host:                                    # the host loads the input batches
+            act_wr = acts.write_port()
+            m.d.comb += [act_wr.en.eq(self.act_we), act_wr.addr.eq(self.act_addr), act_wr.data.eq(self.act_wdata)]
         m.d.comb += act_rd.addr.eq(batch_idx)
         slots = [act_rd.data[s * A:(s + 1) * A].as_signed() for s in range(C)]
 
-        # ---- the LNZD: the lowest nonzero slot >= jptr ----
+        # ---- start: at once after reset, or (host) in the cycle after `start` is seen ----
+        run = Signal()                                   # the layer is running: started and not done
+        if self.host:
+            started = Signal()
+            with m.If(self.start):
+                m.d.sync += started.eq(1)
+            m.d.comb += run.eq(started & ~self.done)
+        else:
+            m.d.comb += run.eq(~self.done)
+
+        # ---- the LNZD tree (hw/lnzd.py): the lowest nonzero slot >= jptr ----
         jptr = Signal(range(C + 2))
         found = Signal()
         sel_slot = Signal(range(max(2, C)))
         sel_act = Signal(signed(A))
         sel_col = Signal(unsigned(col_bits))
-        for s in reversed(range(C)):                     # the last If that matches wins: the lowest s
-            with m.If((slots[s] != 0) & (jptr <= s)):
-                m.d.comb += [found.eq(1), sel_slot.eq(s), sel_act.eq(slots[s])]
+        m.submodules.lnzd = lnzd = LNZD(C)
+        m.d.comb += [lnzd.nz.eq(Cat(*(slot != 0 for slot in slots))), lnzd.start.eq(jptr),
+                     found.eq(lnzd.found), sel_slot.eq(lnzd.index)]
+        with m.Switch(sel_slot):
+            for s in range(C):
+                with m.Case(s):
+                    m.d.comb += sel_act.eq(slots[s])
         m.d.comb += sel_col.eq(batch_base + sel_slot)
         any_full = Signal()
         m.d.comb += any_full.eq(0)
@@ -105,7 +144,7 @@ class EIEArray(wiring.Component):
             with m.If(pe.full):
                 m.d.comb += any_full.eq(1)
         bcast = Signal()
-        m.d.comb += bcast.eq(found & ~any_full & ~self.done)
+        m.d.comb += bcast.eq(found & ~any_full & run)
         with m.If(bcast):
             m.d.sync += jptr.eq(sel_slot + 1)
         for pe in self.pes:
@@ -122,10 +161,10 @@ class EIEArray(wiring.Component):
         last = Signal()                                  # the last cycle of the tile
         last_batch = Signal()
         last_pass = Signal()
-        m.d.comb += [last.eq(~self.done & ~happened & (~seen | (quiet == PIPELINE_STAGES - 1))),
+        m.d.comb += [last.eq(run & ~happened & (~seen | (quiet == PIPELINE_STAGES - 1))),
                      last_batch.eq(batch_idx == self.n_batches - 1),
                      last_pass.eq(pass_idx == self.n_passes - 1)]
-        with m.If(~self.done):
+        with m.If(run):
             m.d.sync += self.cycles.eq(self.cycles + 1)
             with m.If(happened):
                 m.d.sync += [seen.eq(1), quiet.eq(0)]
