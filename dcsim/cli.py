@@ -410,7 +410,7 @@ def cmd_verilog(args) -> int:
                  + ("" if cfg is accel else f"; re-encoded for {l.bits}-bit codebook indices"))
         from hw.export import export_layer
         _make_out(out)
-        vpath = export_layer(out, cfg, indices, cb, x, fmt, relu)
+        vpath = export_layer(out, cfg, indices, cb, x, fmt, relu, host=args.host)
     except (EncodingError, FixedPointError, ValueError) as e:
         raise UserError(str(e)) from None
     print(f"wrote {vpath} and its memory images and manifest into {out} ({indices.shape[0]} x {indices.shape[1]} "
@@ -548,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="where the input vector comes from "
                    "(default: the first MNIST test image)")
     v.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files")
+    v.add_argument("--host", action="store_true", help="the top with the host interface: memories start empty and "
+                   "are loaded through the ld_*/act_* ports (the .hex files hold what to load), then start")
     v.add_argument("--out", required=True, metavar="DIR", help="output folder")
     v.add_argument("--quiet", action="store_true", help="no progress bars")
     v.set_defaults(func=cmd_verilog, count=1)

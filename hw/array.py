@@ -22,8 +22,11 @@ Host interface (``host=True``): the activation memory starts empty and has a wri
 ``LayerImage.acts``), and the layer runs only once ``start`` has been seen: ``start`` high at a
 clock edge makes the next cycle the layer's cycle 0, so ``cycles`` counts from ``start``. The
 layer runs once per reset. With ``host=False`` (the default, used by the Verilog export) the
-activations are baked in and the layer starts right after reset. The sparse-matrix SRAMs,
-pointer banks and codebook are always init values.
+activations are baked in and the layer starts right after reset. With ``host=True`` each PE's
+sparse-matrix SRAM, pointer banks and codebook also start empty and are written through one load
+port (``ld_we``, ``ld_pe``, ``ld_mem`` (the ``LOAD_*`` codes of hw/pe.py: 0 SRAM, 1 even pointer
+bank, 2 odd pointer bank, 3 codebook), ``ld_addr``, ``ld_data``: the word layouts of hw/image.py;
+:func:`host_load_writes` lists the writes); with ``host=False`` they are init values.
 
 The outputs are read through ``out_pe`` / ``out_row`` -> ``out_data`` (row ``i`` of the layer is
 ``out_pe = i % n_pe``, ``out_row = i // n_pe``), and each PE's busy count through ``busy_pe`` ->
@@ -41,12 +44,27 @@ from arch.fixedpoint import LayerFormat
 
 from .image import LayerImage, layer_image
 from .lnzd import LNZD
-from .pe import COUNTER_BITS, PE
+from .pe import (COUNTER_BITS, LOAD_CODEBOOK, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_SPMAT, PE, load_addr_bits,
+                 load_data_bits)
 
-__all__ = ["EIEArray", "PIPELINE_STAGES"]
+__all__ = ["EIEArray", "PIPELINE_STAGES", "host_load_writes"]
 
 #: Pipeline stages after the entry fetch (P in docs/microarchitecture.md): the drain length.
 PIPELINE_STAGES = 4
+
+
+def host_load_writes(image: LayerImage, skip_zeros: bool = False) -> list[tuple[int, int, int, int]]:
+    """The load-port writes that fill every PE's memories with ``image`` (``host=True``):
+    ``(ld_pe, ld_mem, ld_addr, ld_data)`` with ``ld_mem`` one of the LOAD_* codes of hw/pe.py,
+    signed codebook entries in two's complement. ``skip_zeros`` leaves out zero words (the
+    memories start at zero after configuration)."""
+    W = image.cfg.weight_bits
+    out = []
+    for p, pe in enumerate(image.pes):
+        for code, words in ((LOAD_SPMAT, pe.spmat), (LOAD_PTR_EVEN, pe.ptr_even), (LOAD_PTR_ODD, pe.ptr_odd),
+                            (LOAD_CODEBOOK, [c & ((1 << W) - 1) for c in image.codebook])):
+            out += [(p, code, a, int(w)) for a, w in enumerate(words) if w or not skip_zeros]
+    return out
 
 
 class EIEArray(wiring.Component):
@@ -58,8 +76,8 @@ class EIEArray(wiring.Component):
         codebook_q: integer codebook (entry 0 is 0).
         x: int activations, shape (n_cols,), activation format.
         fmt: the layer's formats; relu: ReLU at write-back.
-        host: add the host ports (``start``, the activation write port) and leave the
-            activation memory empty; ``x`` then only sizes it.
+        host: add the host ports (``start``, the activation write port, the memory load port)
+            and leave every memory empty; ``indices``/``x`` then only size the memories.
     """
 
     def __init__(self, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,
@@ -70,7 +88,7 @@ class EIEArray(wiring.Component):
         self.n_rows, self.n_cols = img.n_rows, img.n_cols
         self.n_passes, self.n_batches = img.n_passes, img.n_batches
         self.streams = img.prep.streams[0]
-        self.pes = [PE(cfg, img, p, fmt, relu) for p in range(cfg.n_pe)]
+        self.pes = [PE(cfg, img, p, fmt, relu, host=self.host) for p in range(cfg.n_pe)]
         pe0 = self.pes[0]
         host_ports = {}
         if self.host:
@@ -79,6 +97,11 @@ class EIEArray(wiring.Component):
                 "act_we": In(1),
                 "act_addr": In(range(max(2, len(img.acts)))),
                 "act_wdata": In(unsigned(img.act_word_bits)),
+                "ld_we": In(1),
+                "ld_pe": In(range(max(2, cfg.n_pe))),
+                "ld_mem": In(2),
+                "ld_addr": In(unsigned(load_addr_bits(cfg, img))),
+                "ld_data": In(unsigned(load_data_bits(cfg))),
             }
         super().__init__({
             **host_ports,
@@ -98,6 +121,11 @@ class EIEArray(wiring.Component):
         for p, pe in enumerate(self.pes):
             m.submodules[f"pe{p}"] = pe
         col_bits = self.pes[0].col_bits
+
+        if self.host:                                    # the load port, decoded by ld_pe
+            for p, pe in enumerate(self.pes):
+                m.d.comb += [pe.ld_we.eq(self.ld_we & (self.ld_pe == p)), pe.ld_mem.eq(self.ld_mem),
+                             pe.ld_addr.eq(self.ld_addr), pe.ld_data.eq(self.ld_data)]
 
         # ---- tile sequencer ----
         pass_idx = Signal(range(max(2, self.n_passes)))

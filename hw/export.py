@@ -30,6 +30,7 @@ from arch.fileio import atomic_write_text
 from arch.fixedpoint import LayerFormat
 
 from .array import EIEArray
+from .pe import LOAD_CODEBOOK, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_SPMAT
 
 __all__ = ["TOP_NAME", "export_layer", "memory_table", "hex_text", "read_hex", "verilog_inits",
            "to_readmemh"]
@@ -131,7 +132,7 @@ def to_readmemh(text: str, files: dict[tuple[str, str], str]) -> str:
 
 
 def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,
-                 name: str = TOP_NAME) -> Path:
+                 name: str = TOP_NAME, host: bool = False) -> Path:
     """Write the Verilog, the ``.hex`` init files and the manifest of one layer (module docstring).
 
     Args:
@@ -139,6 +140,10 @@ def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: L
         cfg: the machine; indices: (n_rows, n_cols) codebook indices (bias column included);
         codebook_q: integer codebook; x: int activations (n_cols,); fmt: the layer's formats;
         relu: ReLU at write-back; name: the top module's name.
+        host: export the host-interface top (``EIEArray(..., host=True)``): every memory starts
+            empty and is written through the ports (``start``, ``act_*``, ``ld_*``); the ``.hex``
+            files then hold what the host loads, no ``_readmemh.v`` is written, and the manifest
+            has ``"host": true`` and the ``ld_mem`` codes.
 
     Returns:
         The path of ``<name>.v`` (memories baked in). ``<name>_readmemh.v``, the hex files and
@@ -146,7 +151,7 @@ def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: L
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    top = EIEArray(cfg, indices, codebook_q, x, fmt, relu)
+    top = EIEArray(cfg, indices, codebook_q, x, fmt, relu, host=host)
     ports = [{"name": pname, "direction": member.flow.value, "width": len(getattr(top, pname))}
              for pname, member in top.signature.members.items()]
     text = verilog.convert(top, name=name, emit_src=False)
@@ -155,11 +160,15 @@ def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: L
     mems = memory_table(top, name)
     for mem in mems:
         atomic_write_text(out / mem["file"], hex_text(mem["values"], mem["width"]))
-    atomic_write_text(out / f"{name}_readmemh.v",
-                      to_readmemh(text, {(mem["module"], mem["memory"]): mem["file"] for mem in mems}))
+    if not host:
+        atomic_write_text(out / f"{name}_readmemh.v",
+                          to_readmemh(text, {(mem["module"], mem["memory"]): mem["file"] for mem in mems}))
     img = top.image
     manifest = {
-        "top": name, "verilog": vpath.name, "verilog_readmemh": f"{name}_readmemh.v",
+        "top": name, "verilog": vpath.name, "verilog_readmemh": None if host else f"{name}_readmemh.v",
+        "host": bool(host),
+        **({"load_mem_codes": {"spmat": LOAD_SPMAT, "ptr_even": LOAD_PTR_EVEN, "ptr_odd": LOAD_PTR_ODD,
+                                "codebook": LOAD_CODEBOOK}} if host else {}),
         "clock": "clk", "reset": "rst (synchronous, active high)",
         "ports": [{"name": "clk", "direction": "in", "width": 1}, {"name": "rst", "direction": "in", "width": 1}]
                  + ports,

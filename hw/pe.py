@@ -4,7 +4,9 @@ The PE holds its streams of every output pass of the layer (hw/image.py): the sp
 SRAM (``sram_word_bits`` words of ``entries_per_word`` (v, z) entries), the column pointers in
 an even and an odd bank (one slot of pointers per pass, selected by ``pass_idx``), the
 codebook, the activation FIFO and the accumulators (the destination registers). Memory contents are the init values of the memories (the layer is
-baked in, as for an FPGA bitstream with preloaded BRAMs).
+baked in, as for an FPGA bitstream with preloaded BRAMs), or with ``host=True`` start at zero and
+are written through the load port (``ld_we``, ``ld_mem`` = a ``LOAD_*`` code, ``ld_addr``,
+``ld_data``): a write port on each memory.
 
 Per cycle, on the state at the start of the cycle (the timing page, "One tile, cycle by cycle"):
 
@@ -39,10 +41,25 @@ from arch.fixedpoint import LayerFormat
 
 from .image import words_to_ints  # noqa: F401  (re-exported)
 
-__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "words_to_ints"]
+__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "words_to_ints", "LOAD_SPMAT",
+           "LOAD_PTR_EVEN", "LOAD_PTR_ODD", "LOAD_CODEBOOK", "load_addr_bits", "load_data_bits"]
 
 #: Width of the cycle and busy counters.
 COUNTER_BITS = 32
+
+#: ``ld_mem`` codes of the host load port (``host=True``).
+LOAD_SPMAT, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_CODEBOOK = 0, 1, 2, 3
+
+
+def load_data_bits(cfg: AcceleratorConfig) -> int:
+    """Width of ``ld_data``: the widest memory word (SRAM word, pointer, codebook weight)."""
+    return max(cfg.sram_word_bits, cfg.pointer_bits, cfg.weight_bits)
+
+
+def load_addr_bits(cfg: AcceleratorConfig, image) -> int:
+    """Width of ``ld_addr``: enough for the deepest memory (SRAM, pointer bank, codebook)."""
+    depth = max(cfg.spmat_words, image.ptr_depth, cfg.codebook_size, 2)
+    return (depth - 1).bit_length()
 
 
 def _smin(bits: int) -> int:
@@ -104,8 +121,9 @@ class PE(wiring.Component):
             row ``r`` is ``k * act_regs_per_pe + r``; layer row ``i`` is ``i // n_pe``), combinational.
     """
 
-    def __init__(self, cfg: AcceleratorConfig, image, p: int, fmt: LayerFormat, relu: bool):
-        self.cfg, self.fmt, self.relu = cfg, fmt, bool(relu)
+    def __init__(self, cfg: AcceleratorConfig, image, p: int, fmt: LayerFormat, relu: bool,
+                 host: bool = False):
+        self.cfg, self.fmt, self.relu, self.host = cfg, fmt, bool(relu), bool(host)
         R = cfg.act_regs_per_pe
         self.image, self.p = image, p
         self.pe_image = image.pes[p]
@@ -116,7 +134,16 @@ class PE(wiring.Component):
         self.col_bits = max(1, self.n_cols.bit_length())          # j in 0 .. n_cols (pointer j+1)
         self.row_bits = max(1, (R - 1).bit_length())
         self.out_bits = max(1, (self.n_passes * R - 1).bit_length())
+        host_ports = {}
+        if self.host:
+            host_ports = {
+                "ld_we": In(1),
+                "ld_mem": In(2),
+                "ld_addr": In(unsigned(load_addr_bits(cfg, image))),
+                "ld_data": In(unsigned(load_data_bits(cfg))),
+            }
         super().__init__({
+            **host_ports,
             "push": In(1),
             "push_act": In(signed(cfg.act_bits)),
             "push_col": In(unsigned(self.col_bits)),
@@ -149,8 +176,11 @@ class PE(wiring.Component):
         # ---- pointer banks (hw/image.py): pass k's pointer j in bank j & 1 at k * stride / 2 + (j >> 1) ----
         img = self.pe_image
         half = self.image.ptr_stride // 2
-        m.submodules.ptr_even = ptr_even = Memory(shape=unsigned(PB), depth=len(img.ptr_even), init=img.ptr_even)
-        m.submodules.ptr_odd = ptr_odd = Memory(shape=unsigned(PB), depth=len(img.ptr_odd), init=img.ptr_odd)
+        host = self.host
+        m.submodules.ptr_even = ptr_even = Memory(shape=unsigned(PB), depth=len(img.ptr_even),
+                                                  init=[] if host else img.ptr_even)
+        m.submodules.ptr_odd = ptr_odd = Memory(shape=unsigned(PB), depth=len(img.ptr_odd),
+                                                init=[] if host else img.ptr_odd)
         pe_rd = ptr_even.read_port(domain="comb")
         po_rd = ptr_odd.read_port(domain="comb")
         head_col = fifo_col[rd]
@@ -163,12 +193,20 @@ class PE(wiring.Component):
 
         # ---- sparse-matrix SRAM (synchronous read) ----
         m.submodules.spmat = spmat = Memory(shape=unsigned(cfg.sram_word_bits), depth=cfg.spmat_words,
-                                            init=img.spmat)
+                                            init=[] if host else img.spmat)
         sp_rd = spmat.read_port()
 
         # ---- codebook (combinational read, stage 1) ----
-        m.submodules.codebook = codebook = Memory(shape=signed(W), depth=cfg.codebook_size, init=self.image.codebook)
+        m.submodules.codebook = codebook = Memory(shape=signed(W), depth=cfg.codebook_size, init=[] if host else self.image.codebook)
         cb_rd = codebook.read_port(domain="comb")
+
+        # ---- host load port: one write port per memory, selected by ld_mem (LOAD_* codes) ----
+        if host:
+            for code, mem in ((LOAD_SPMAT, spmat), (LOAD_PTR_EVEN, ptr_even), (LOAD_PTR_ODD, ptr_odd),
+                              (LOAD_CODEBOOK, codebook)):
+                wp = mem.write_port()
+                m.d.comb += [wp.en.eq(self.ld_we & (self.ld_mem == code) & (self.ld_addr < mem.depth)),
+                             wp.addr.eq(self.ld_addr), wp.data.eq(self.ld_data[:len(wp.data)])]
 
         # ---- fetch and column switch ----
         cur = Signal(unsigned(PB))

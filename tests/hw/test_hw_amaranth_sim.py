@@ -12,7 +12,7 @@ pytest.importorskip("amaranth")
 from amaranth.sim import Simulator  # noqa: E402
 
 from arch.config import AcceleratorConfig  # noqa: E402
-from hw.array import EIEArray  # noqa: E402
+from hw.array import EIEArray, host_load_writes  # noqa: E402
 from hw.cases import random_case  # noqa: E402
 from sim.engine import prepare_layer, run_layer  # noqa: E402
 from sim.reference import reference_layer  # noqa: E402
@@ -94,10 +94,12 @@ def test_amaranth_sim_multi_tile(n_pe):
     assert n_multi >= 6
 
 
-def _run_rtl_host(case, idle_before=3):
-    """The host-interface top: load the input batches through the write port, then start."""
+def _run_rtl_host(case, idle_before=3, load_memories=True):
+    """The host-interface top: load the memories through the load port (every word of every PE's
+    SRAM, pointer banks and codebook) and the input batches through the activation port, then start."""
     top = EIEArray(case.cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu, host=True)
     words = top.image.acts
+    loads = host_load_writes(top.image) if load_memories else []
     sim = Simulator(top)
     sim.add_clock(1e-8)
     res = {}
@@ -107,6 +109,14 @@ def _run_rtl_host(case, idle_before=3):
         for _ in range(idle_before):                     # nothing runs before start
             await ctx.tick()
         assert ctx.get(top.cycles) == 0 and not ctx.get(top.done)
+        for pe, mem, addr, data in loads:
+            ctx.set(top.ld_we, 1)
+            ctx.set(top.ld_pe, pe)
+            ctx.set(top.ld_mem, mem)
+            ctx.set(top.ld_addr, addr)
+            ctx.set(top.ld_data, data)
+            await ctx.tick()
+        ctx.set(top.ld_we, 0)
         for b, w in enumerate(words):
             ctx.set(top.act_we, 1)
             ctx.set(top.act_addr, b)
@@ -143,10 +153,13 @@ def _run_rtl_host(case, idle_before=3):
 
 
 @pytest.mark.parametrize("n_pe", [1, 2, 4])
-def test_amaranth_sim_host_loads_activations(n_pe):
-    """Activations written through the host port, then `start`: the same outputs, cycles (counted
-    from start) and busy cycles as the baked-in top, and as the simulator."""
+def test_amaranth_sim_host_loads_everything(n_pe):
+    """SRAM words, pointer banks and codebook written through the load port (the memories start
+    empty), activations through the activation port, then `start`: the same outputs, cycles
+    (counted from start) and busy cycles as the baked-in top, and as the simulator; multi-tile
+    layers included."""
     rng = np.random.default_rng(300 + n_pe)
+    n_multi = 0
     for seed in range(6):
         cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=int(rng.choice([1, 2, 4])),
                                 rel_index_bits=int(rng.choice([2, 4])), act_regs_per_pe=int(rng.integers(1, 5)),
@@ -157,8 +170,21 @@ def test_amaranth_sim_host_loads_activations(n_pe):
                            scale=float(rng.choice([1.0, 30.0])))
         host = _run_rtl_host(case)
         baked = _run_rtl(case)
-        res = run_layer(prepare_layer(case.indices, cfg), case.codebook_q, case.x, case.fmt, case.relu)
+        prep = prepare_layer(case.indices, cfg)
+        n_multi += prep.n_tiles > 1
+        res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
         ctx = f"seed {seed}, {case.indices.shape}"
         assert host["outputs"] == baked["outputs"], ctx
         assert host["cycles"] == baked["cycles"] == host["edges"] == res.cycles, ctx
         assert host["busy"] == baked["busy"] == [int(b) for b in res.busy], ctx
+    assert n_multi >= 2
+
+
+def test_amaranth_sim_host_memories_start_empty():
+    """Without the load, the host top's memories are zero: a layer with nonzero weights and
+    activations gives all-zero outputs (every pointer 0: no entries fetched)."""
+    cfg = AcceleratorConfig(n_pe=2, act_regs_per_pe=4, spmat_sram_bytes=256)
+    case = random_case(7, cfg, 8, 9, 0.6, 0.8, False, scale=30.0)
+    assert np.any(reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu) != 0)
+    got = _run_rtl_host(case, load_memories=False)
+    assert got["outputs"] == [0] * 8

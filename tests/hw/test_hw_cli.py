@@ -18,3 +18,17 @@ def test_verilog_command(tmp_path, capsys):
     assert main(["verilog", str(a), "--archive-layer", "fc9", "--out", str(tmp_path / "w"), "--quiet"]) == 2
     assert "fc1, fc2" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_verilog_host_top(tmp_path):
+    pytest.importorskip("amaranth")
+    import json
+
+    a = _archive(tmp_path)
+    out = tmp_path / "h"
+    assert main(["verilog", str(a), "--inputs", str(_inputs(tmp_path)), "--pes", "2", "--host", "--out", str(out),
+                 "--quiet"]) == 0
+    m = json.loads((out / "eie_top.json").read_text())
+    assert m["host"] is True
+    names = {p["name"] for p in m["ports"]}
+    assert {"start", "ld_we", "ld_pe", "ld_mem", "ld_addr", "ld_data", "act_we"} <= names

@@ -36,6 +36,7 @@ if shutil.which("iverilog") is None:
 from cocotb_tools.check_results import get_results  # noqa: E402
 from cocotb_tools.runner import get_runner  # noqa: E402
 
+from hw.array import host_load_writes  # noqa: E402
 from hw.export import TOP_NAME, export_layer  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -86,11 +87,12 @@ def waves_requested() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("DCSIM_WAVES", "EIE_WAVES"))
 
 
-def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False) -> Path:
-    """Export ``case``, run tests/hw/eie_tb.py on Icarus, require a pass. Returns the build directory."""
+def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False, host: bool = False) -> Path:
+    """Export ``case``, run tests/hw/eie_tb.py (``host``: the host-interface top and
+    tests/hw/eie_host_tb.py) on Icarus, require a pass. Returns the build directory."""
     cfg = case.cfg
     rtl = tmp_path / "rtl"
-    src = export_layer(rtl, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    src = export_layer(rtl, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu, host=host)
     build = tmp_path / "sim_build"
     build.mkdir(parents=True, exist_ok=True)
     sources = [src]
@@ -99,9 +101,14 @@ def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False) -> Path:
         for h in rtl.glob("*.hex"):          # $readmemh names are relative to the simulator's directory
             shutil.copy(h, build / h.name)
     expect = tmp_path / "expect.json"
+    extra = {}
+    if host:
+        from hw.image import layer_image
+        img = layer_image(cfg, case.indices, case.codebook_q, case.x)
+        extra = {"loads": [list(w) for w in host_load_writes(img)], "acts": img.acts}
     expect.write_text(json.dumps({"n_pe": cfg.n_pe, "n_rows": int(case.indices.shape[0]),
                                   "cycles": int(res.cycles), "busy": [int(b) for b in res.busy],
-                                  "outputs": [int(o) for o in ref]}))
+                                  "outputs": [int(o) for o in ref], **extra}))
     # -g2005 after the runner's -g2012: in SystemVerilog mode Icarus 11 runs a declaration's
     # initializer without an event, so Yosys's time-0 trigger of the `always @*` blocks in
     # Amaranth's Verilog never fires and the combinational logic starts (and stays) at x.
@@ -117,7 +124,7 @@ def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False) -> Path:
     runner = get_runner("icarus")
     runner.build(sources=sources, hdl_toplevel=TOP_NAME, build_dir=build, timescale=("1ns", "1ps"),
                  build_args=build_args, always=True)
-    xml = runner.test(hdl_toplevel=TOP_NAME, test_module="tests.hw.eie_tb", test_dir=build, build_dir=build,
+    xml = runner.test(hdl_toplevel=TOP_NAME, test_module="tests.hw.eie_host_tb" if host else "tests.hw.eie_tb", test_dir=build, build_dir=build,
                       extra_env={"EIE_TB_EXPECT": str(expect)}, results_xml=str(tmp_path / "results.xml"),
                       waves=waves_requested())
     n_tests, n_failed = get_results(xml)
@@ -145,6 +152,34 @@ def test_rtl_multi_tile_readmemh(params, tmp_path):
     ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
     res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
     run_cocotb(case, ref, res, tmp_path, readmemh=True)
+
+
+# (seed, n_pe, n_rows, n_cols, density, act density, fifo_depth, rel_index_bits, act_regs_per_pe)
+HOST = [
+    (21, 1, 9, 13, 0.4, 0.7, 2, 3, 4),     # several passes and batches
+    (22, 2, 14, 11, 0.3, 0.6, 1, 2, 3),    # fillers, stalls
+    (23, 4, 21, 30, 0.5, 0.5, 3, 4, 2),
+]
+
+
+@pytest.mark.parametrize("params", HOST, ids=[f"host{c[0]}" for c in HOST])
+def test_rtl_host_loads_through_ports(params, tmp_path):
+    """The host-interface Verilog (memories empty): the testbench writes every SRAM word, pointer
+    and codebook entry through the load port and the activations through the activation port,
+    pulses start, and gets the simulator's outputs, cycles and busy cycles."""
+    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
+    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
+                            spmat_sram_bytes=256)
+    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2), scale=8.0)
+    prep = prepare_layer(case.indices, cfg)
+    assert prep.n_tiles > 1
+    ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
+    run_cocotb(case, ref, res, tmp_path, host=True)
+    man = json.loads((tmp_path / "rtl" / f"{TOP_NAME}.json").read_text())
+    assert man["host"] and man["verilog_readmemh"] is None
+    assert {p["name"] for p in man["ports"]} >= {"start", "act_we", "ld_we", "ld_pe", "ld_mem", "ld_addr", "ld_data"}
+    assert "initial $readmemh" not in (tmp_path / "rtl" / f"{TOP_NAME}.v").read_text()
 
 
 def test_hex_files_equal_memory_inits(tmp_path):
