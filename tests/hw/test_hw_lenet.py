@@ -1,4 +1,8 @@
-"""A real layer on the generated Verilog: fc2 (100 x 300 + bias) of a compressed LeNet-300-100.
+"""Real layers on the generated Verilog: fc2 (100 x 300 + bias) of compressed LeNet-300-100s.
+
+``test_trained_lenet_fc2_on_verilog`` takes fc2 of a LeNet-300-100 trained, pruned and quantized
+by ``dcsim compress --model lenet-300-100`` on 3000 MNIST images (the tiny recipe of the
+end-to-end test). ``test_lenet_fc2_on_verilog`` below uses random weights of the same shapes:
 
 The model is compressed by ``dcsim compress --weights`` from random weights shaped like
 LeNet-300-100 (fc1 300x784, fc2 100x300, fc3 10x100, with biases; density 0.1, 4-bit codebooks),
@@ -82,4 +86,46 @@ def test_lenet_fc2_on_verilog(tmp_path, request):
     assert np.array_equal(res.outputs, ref)
     print(f"fc2 ({desc}): {prep.n_passes} passes x {prep.n_batches} batches, {res.cycles} cycles, "
           f"busy {res.busy.tolist()}, nonzero inputs {int(np.count_nonzero(x))}")
+    run_cocotb(case, ref, res, tmp_path, readmemh=True)
+
+
+def test_trained_lenet_fc2_on_verilog(tmp_path, mnist_path):
+    """fc2 of a LeNet-300-100 trained by `dcsim compress --model lenet-300-100` (the tiny recipe of
+    tests/test_end_to_end.py: 3000 MNIST images, 2 baseline epochs, pruned to 10%, 5-bit codebooks),
+    on MNIST test image 0: the real pipeline's archive on the Verilog."""
+    from compress.mnist import read_idx
+    from compress.model import load
+    from tests.test_end_to_end import TINY, _find, _write_idx
+
+    d = tmp_path / "mnist-small"
+    d.mkdir()
+    for split, n in (("train", 3000), ("t10k", 200)):
+        _write_idx(d / f"{split}-images-idx3-ubyte", read_idx(_find(mnist_path, f"{split}-images-idx3-ubyte"))[:n],
+                   gz=False)
+        _write_idx(d / f"{split}-labels-idx1-ubyte", read_idx(_find(mnist_path, f"{split}-labels-idx1-ubyte"))[:n],
+                   gz=False)
+    cfg_file = tmp_path / "tiny.toml"
+    cfg_file.write_text(TINY)
+    out = tmp_path / "trained"
+    assert main(["compress", "--model", "lenet-300-100", "--data-dir", str(d), "--config", str(cfg_file),
+                 "--out", str(out), "--quiet"]) == 0
+    cm = load(out / "model.dcz")
+    k = [l.name for l in cm.layers].index("fc2")
+    layer = cm.layers[k]
+    img = read_idx(_find(mnist_path, "t10k-images-idx3-ubyte"))[0].reshape(-1) / 255.0
+    accel = AcceleratorConfig(n_pe=4, act_regs_per_pe=16, fifo_depth=2, spmat_sram_bytes=8192)
+    cfg = accel.with_index_bits(layer.bits)
+    ref_net = reference_network(cm, img[None, :], accel)
+    fmt = ref_net.formats[k]
+    x = np.concatenate([ref_net.outputs[k - 1][0], [one(fmt)]]).astype(np.int64)
+    cb = quantize_codebook(layer.centroids, fmt)
+    case = LayerCase(cfg, np.asarray(layer.indices), cb, x, fmt, layer.spec.relu)
+    prep = prepare_layer(case.indices, cfg)
+    assert prep.n_passes > 1 and prep.n_batches > 1
+    ref = reference_layer(case.indices, cb, x, fmt, case.relu)
+    assert np.array_equal(ref, ref_net.outputs[k][0])
+    res = run_layer(prep, cb, x, fmt, case.relu)
+    assert np.array_equal(res.outputs, ref)
+    print(f"trained fc2: {layer.bits}-bit codebook, {prep.n_passes} passes x {prep.n_batches} batches, "
+          f"{res.cycles} cycles, busy {res.busy.tolist()}")
     run_cocotb(case, ref, res, tmp_path, readmemh=True)
