@@ -1,4 +1,4 @@
-"""hypothesis-driven layers on the RTL in Amaranth's simulator (fast enough for the default run):
+"""hypothesis-driven layers on the RTL, in Amaranth's simulator and on the generated Verilog (cocotb + Icarus):
 PE counts 1/2/4/8, FIFO depths 1..4, densities, rel_index_bits 2..4, and several output passes /
 input batches through small ``act_regs_per_pe``. Outputs equal sim.reference bit for bit; total
 cycles and every PE's busy cycles equal sim.engine.run_layer exactly. 20 examples by default; the
@@ -63,3 +63,40 @@ def test_rtl_random_layers(d):
 @given(_case)
 def test_rtl_random_layers_slow(d):
     _check(d)
+
+
+def _check_verilog(d):
+    """The same random layer, exported to Verilog and run under cocotb on Icarus."""
+    import shutil as _sh
+    import tempfile
+    from pathlib import Path
+
+    if _sh.which("iverilog") is None:
+        pytest.skip("iverilog not installed (make test installs it)")
+    pytest.importorskip("cocotb")
+    from .test_hw_cocotb import run_cocotb
+
+    cfg = AcceleratorConfig(n_pe=d["n_pe"], fifo_depth=d["fifo_depth"], rel_index_bits=d["rel_index_bits"],
+                            act_regs_per_pe=d["act_regs_per_pe"], spmat_sram_bytes=1024,
+                            overflow=d["overflow"], acc_bits=d["acc_bits"])
+    case = random_case(d["seed"], cfg, d["rows"], d["cols"], d["density"], d["act_density"], d["relu"],
+                       scale=d["scale"])
+    prep = prepare_layer(case.indices, cfg)
+    ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
+    with tempfile.TemporaryDirectory() as t:
+        run_cocotb(case, ref, res, Path(t), readmemh=prep.n_passes * prep.n_batches > 1)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_case)
+def test_verilog_random_layers(d):
+    """hypothesis on the generated Verilog (cocotb + Icarus): outputs, cycles and busy cycles."""
+    _check_verilog(d)
+
+
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_case)
+def test_verilog_random_layers_slow(d):
+    _check_verilog(d)
