@@ -12,12 +12,13 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
+from tests.hw.tb_common import read_back_and_check
+
 
 @cocotb.test()
 async def run_layer(dut):
     with open(os.environ["EIE_TB_EXPECT"]) as f:
         exp = json.load(f)
-    n_pe = exp["n_pe"]
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     dut.busy_pe.value = 0
@@ -36,22 +37,4 @@ async def run_layer(dut):
         if int(dut.done.value):
             break
         assert edges < limit, f"no done after {edges} cycles (expected {exp['cycles']})"
-    await FallingEdge(dut.clk)
-    cycles_rtl = dut.cycles.value.to_unsigned()
-    busy = []
-    for p in range(n_pe):
-        dut.busy_pe.value = p
-        await FallingEdge(dut.clk)
-        busy.append(dut.busy.value.to_unsigned())
-    outs = []
-    for i in range(exp["n_rows"]):
-        dut.out_pe.value = i % n_pe
-        dut.out_row.value = i // n_pe
-        await FallingEdge(dut.clk)
-        outs.append(dut.out_data.value.to_signed())
-    dut._log.info("cycles: tb %d, rtl counter %d, sim %d; busy rtl %s sim %s", edges, cycles_rtl,
-                  exp["cycles"], busy, exp["busy"])
-    assert edges == exp["cycles"], f"testbench counted {edges} cycles, the simulator {exp['cycles']}"
-    assert cycles_rtl == exp["cycles"], f"RTL cycle counter {cycles_rtl}, the simulator {exp['cycles']}"
-    assert busy == exp["busy"], f"busy cycles per PE: RTL {busy}, simulator {exp['busy']}"
-    assert outs == exp["outputs"], f"outputs differ: RTL {outs}, reference {exp['outputs']}"
+    await read_back_and_check(dut, exp, edges, "baked-in top")

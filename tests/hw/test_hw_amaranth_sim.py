@@ -18,6 +18,20 @@ from sim.engine import prepare_layer, run_layer  # noqa: E402
 from sim.reference import reference_layer  # noqa: E402
 
 
+
+def _read_back(ctx, top, n_pe: int, n_rows: int, res: dict) -> None:
+    """After ``done``: the cycle counter, every PE's busy counter and every output row into ``res``."""
+    res["cycles"] = ctx.get(top.cycles)
+    res["busy"] = []
+    for p in range(n_pe):
+        ctx.set(top.busy_pe, p)
+        res["busy"].append(ctx.get(top.busy))
+    res["outputs"] = []
+    for i in range(n_rows):
+        ctx.set(top.out_pe, i % n_pe)
+        ctx.set(top.out_row, i // n_pe)
+        res["outputs"].append(ctx.get(top.out_data))
+
 def _run_rtl(case):
     top = EIEArray(case.cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
     sim = Simulator(top)
@@ -30,18 +44,7 @@ def _run_rtl(case):
             if ctx.get(top.done):
                 break
             await ctx.tick()
-        res["cycles"] = ctx.get(top.cycles)
-        busy = []
-        for p in range(N):
-            ctx.set(top.busy_pe, p)
-            busy.append(ctx.get(top.busy))
-        res["busy"] = busy
-        outs = []
-        for i in range(case.indices.shape[0]):
-            ctx.set(top.out_pe, i % N)
-            ctx.set(top.out_row, i // N)
-            outs.append(ctx.get(top.out_data))
-        res["outputs"] = outs
+        _read_back(ctx, top, N, case.indices.shape[0], res)
 
     sim.add_testbench(tb)
     sim.run()
@@ -134,18 +137,7 @@ def _run_rtl_host(case, idle_before=3, load_memories=True):
             await ctx.tick()
             edges += 1
         res["edges"] = edges
-        res["cycles"] = ctx.get(top.cycles)
-        busy = []
-        for p in range(N):
-            ctx.set(top.busy_pe, p)
-            busy.append(ctx.get(top.busy))
-        res["busy"] = busy
-        outs = []
-        for i in range(case.indices.shape[0]):
-            ctx.set(top.out_pe, i % N)
-            ctx.set(top.out_row, i // N)
-            outs.append(ctx.get(top.out_data))
-        res["outputs"] = outs
+        _read_back(ctx, top, N, case.indices.shape[0], res)
 
     sim.add_testbench(tb)
     sim.run()

@@ -62,15 +62,12 @@ def _image(request):
     return rng.random(784) * (rng.random(784) < 0.2), "random image"
 
 
-def test_lenet_fc2_on_verilog(tmp_path, request):
-    from compress.model import load
-
-    cm = load(_lenet_archive(tmp_path))
+def _fc2_on_verilog(cm, img, accel, tmp_path, label: str):
+    """fc2 of ``cm`` on input image ``img`` (its fc1 output from the reference) on machine ``accel``:
+    several passes and batches; engine == reference, then the `$readmemh` Verilog == both."""
     names = [l.name for l in cm.layers]
     k = names.index("fc2")
     layer = cm.layers[k]
-    img, desc = _image(request)
-    accel = AcceleratorConfig(n_pe=4, act_regs_per_pe=8, fifo_depth=4, spmat_sram_bytes=8192)
     cfg = accel.with_index_bits(layer.bits)
     ref_net = reference_network(cm, img[None, :], accel)
     fmt = ref_net.formats[k]
@@ -84,10 +81,18 @@ def test_lenet_fc2_on_verilog(tmp_path, request):
     assert np.array_equal(ref, ref_net.outputs[k][0])
     res = run_layer(prep, cb, x, fmt, case.relu)
     assert np.array_equal(res.outputs, ref)
-    print(f"fc2 ({desc}): {prep.n_passes} passes x {prep.n_batches} batches, {res.cycles} cycles, "
-          f"busy {res.busy.tolist()}, nonzero inputs {int(np.count_nonzero(x))}")
+    print(f"{label}: {layer.bits}-bit codebook, {prep.n_passes} passes x {prep.n_batches} batches, "
+          f"{res.cycles} cycles, busy {res.busy.tolist()}, nonzero inputs {int(np.count_nonzero(x))}")
     run_cocotb(case, ref, res, tmp_path, readmemh=True)
 
+
+def test_lenet_fc2_on_verilog(tmp_path, request):
+    from compress.model import load
+
+    cm = load(_lenet_archive(tmp_path))
+    img, desc = _image(request)
+    accel = AcceleratorConfig(n_pe=4, act_regs_per_pe=8, fifo_depth=4, spmat_sram_bytes=8192)
+    _fc2_on_verilog(cm, img, accel, tmp_path, f"fc2 ({desc})")
 
 def test_trained_lenet_fc2_on_verilog(tmp_path, mnist_path):
     """fc2 of a LeNet-300-100 trained by `dcsim compress --model lenet-300-100` (the tiny recipe of
@@ -110,22 +115,6 @@ def test_trained_lenet_fc2_on_verilog(tmp_path, mnist_path):
     assert main(["compress", "--model", "lenet-300-100", "--data-dir", str(d), "--config", str(cfg_file),
                  "--out", str(out), "--quiet"]) == 0
     cm = load(out / "model.dcz")
-    k = [l.name for l in cm.layers].index("fc2")
-    layer = cm.layers[k]
     img = read_idx(_find(mnist_path, "t10k-images-idx3-ubyte"))[0].reshape(-1) / 255.0
     accel = AcceleratorConfig(n_pe=4, act_regs_per_pe=16, fifo_depth=2, spmat_sram_bytes=8192)
-    cfg = accel.with_index_bits(layer.bits)
-    ref_net = reference_network(cm, img[None, :], accel)
-    fmt = ref_net.formats[k]
-    x = np.concatenate([ref_net.outputs[k - 1][0], [one(fmt)]]).astype(np.int64)
-    cb = quantize_codebook(layer.centroids, fmt)
-    case = LayerCase(cfg, np.asarray(layer.indices), cb, x, fmt, layer.spec.relu)
-    prep = prepare_layer(case.indices, cfg)
-    assert prep.n_passes > 1 and prep.n_batches > 1
-    ref = reference_layer(case.indices, cb, x, fmt, case.relu)
-    assert np.array_equal(ref, ref_net.outputs[k][0])
-    res = run_layer(prep, cb, x, fmt, case.relu)
-    assert np.array_equal(res.outputs, ref)
-    print(f"trained fc2: {layer.bits}-bit codebook, {prep.n_passes} passes x {prep.n_batches} batches, "
-          f"{res.cycles} cycles, busy {res.busy.tolist()}")
-    run_cocotb(case, ref, res, tmp_path, readmemh=True)
+    _fc2_on_verilog(cm, img, accel, tmp_path, "trained fc2")
