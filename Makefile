@@ -17,24 +17,25 @@ export DCSIM_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: all venv demo test test-slow bench clean help iverilog
+.PHONY: all venv demo test test-slow bench dse clean help iverilog
 
 help:
 	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline into $(DEMO_OUT)/"
 	@echo "make test   - set up .venv and run the test suite (slow tests: make test-slow)"
 	@echo "make bench  - run the benchmarks in benchmarks/ (writes runs/bench/*.json)"
+	@echo "make dse    - run the design-space studies of examples/dse/ into runs/dse/ (docs/dse.md)"
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; dcsim needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw,dse]'
 	touch $(STAMP)
 
 # The optional PyTorch adapter's tests need torch (CPU build, pinned in the `torch` extra).
 $(TORCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw,torch]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw,dse,torch]'
 	touch $(TORCH_STAMP)
 
 demo: $(STAMP)
@@ -44,6 +45,7 @@ demo: $(STAMP)
 	$(VENV)/bin/dcsim report $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet > /dev/null
 	@echo "wrote $(DEMO_OUT)/report.md, report.json and report_energy.png"
 	$(VENV)/bin/dcsim verilog $(DEMO_OUT)/model.dcz --archive-layer fc3 --config examples/fpga.toml --pes 8 --out $(DEMO_OUT)/verilog --quiet
+	$(VENV)/bin/dcsim dse examples/dse/demo.toml --out $(DEMO_OUT)/dse --quiet
 
 # The cocotb testbenches (tests/hw/) run on Icarus Verilog from Debian; install it when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -59,6 +61,12 @@ test-slow: $(TORCH_STAMP) iverilog
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out runs/bench
+
+# The studies of docs/dse.md (EIE's FIFO-depth and PE-scaling studies, Deep Compression's Fig. 6).
+dse: $(STAMP)
+	$(VENV)/bin/dcsim dse examples/dse/eie-fifo.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/eie-pes.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/lenet-fig6.toml --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -146,6 +146,42 @@ def step_encode(net: Network, quant: dict[str, QuantState], cfg: CompressionConf
                            compression=cfg, accel=accel, meta=dict(meta or {}))
 
 
+def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfig, data: TrainData, *,
+                     meta: dict | None = None, use_cache: bool = True, progress: bool = True,
+                     log: Log = print) -> tuple[CompressedModel, dict, dict[str, float]]:
+    """The whole flow for a built-in model: baseline (cached), prune + retrain, quantize + fine-tune, encode.
+
+    Returns ``(model, storage report, stage seconds)``. The test errors (%) of the baseline,
+    the pruned and the final model on ``data``'s test set are in ``model.meta`` and in the
+    report's total (``baseline_test_error_pct``, ``pruned_test_error_pct``, ``test_error_pct``).
+    ``dcsim compress --model`` and the design-space sweeps (dcsim/dse.py) both run this.
+    """
+    stages: dict[str, float] = {}
+    t = time.time()
+    net = step_baseline(model, cfg, data, use_cache=use_cache, progress=progress, log=log)
+    base_err = net.error_pct(data.x_test, data.y_test)
+    stages["baseline_s"] = time.time() - t
+    log(f"baseline test error: {base_err:.2f}%")
+    t = time.time()
+    step_prune(net, cfg, data, progress=progress, log=log)
+    pruned_err = net.error_pct(data.x_test, data.y_test)
+    stages["prune_s"] = time.time() - t
+    log(f"pruned test error: {pruned_err:.2f}%")
+    t = time.time()
+    quant = step_quantize(net, cfg, data, progress=progress, log=log)
+    stages["quantize_s"] = time.time() - t
+    t = time.time()
+    cm = step_encode(net, quant, cfg, accel, {**(meta or {}), "model": model, "baseline_test_error_pct": base_err,
+                                             "pruned_test_error_pct": pruned_err})
+    err = cm.to_network().error_pct(data.x_test, data.y_test)
+    cm.meta["test_error_pct"] = err
+    stages["encode_s"] = time.time() - t
+    report = storage_report(cm)
+    report["total"].update(test_error_pct=err, baseline_test_error_pct=base_err, pruned_test_error_pct=pruned_err,
+                           n_test_images=int(len(data.x_test)))
+    return cm, report, stages
+
+
 def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
     """Per-layer and total storage (Table 2 columns) plus EIE's on-chip footprint, apart."""
     rows = []

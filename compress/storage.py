@@ -13,6 +13,8 @@ Compression rates (DESIGN.md, Formats) are 32-bit dense bits over the bits of
 this form:
 
 - P     : 32-bit float values + relative indices (with fillers) + pointers;
+- Q     : quantization only (Deep Compression Fig. 6): a dense matrix of ``bits``-wide
+          indices, no relative indices or pointers, + codebook;
 - P+Q   : ``bits``-wide indices + relative indices + pointers + codebook (32-bit entries);
 - P+Q+H : Huffman payloads of v and z + their code tables + pointers + codebook.
 
@@ -132,6 +134,7 @@ def layer_storage(form: StorageForm, n_weights: int, n_bias: int, nnz_weights: i
     table = form.v_code.table_bits() + form.z_code.table_bits()
     p_bits = e * (FLOAT_BITS + form.rel_bits) + ptr
     pq_bits = e * (form.bits + form.rel_bits) + ptr + cb
+    q_bits = (n_weights + n_bias) * form.bits + cb
     pqh_bits = form.v_nbits + form.z_nbits + table + ptr + cb
     return {
         "n_weights": n_weights,
@@ -151,9 +154,11 @@ def layer_storage(form: StorageForm, n_weights: int, n_bias: int, nnz_weights: i
         "huffman_table_bits": table,
         "dense_bits": dense,
         "storage_bits_p": p_bits,
+        "storage_bits_q": q_bits,
         "storage_bits_pq": pq_bits,
         "storage_bits_pqh": pqh_bits,
         "compression_rate_p": dense / p_bits if p_bits else float("inf"),
+        "compression_rate_q": dense / q_bits if q_bits else float("inf"),
         "compression_rate_pq": dense / pq_bits if pq_bits else float("inf"),
         "compression_rate_pqh": dense / pqh_bits if pqh_bits else float("inf"),
     }
@@ -162,7 +167,8 @@ def layer_storage(form: StorageForm, n_weights: int, n_bias: int, nnz_weights: i
 def total_storage(layers: list[dict]) -> dict:
     """Network totals: sums of bits and counts, rates recomputed from the sums."""
     keys = ("n_weights", "n_bias", "nnz_weights", "entries", "fillers", "codebook_bits", "pointer_bits",
-            "huffman_table_bits", "dense_bits", "storage_bits_p", "storage_bits_pq", "storage_bits_pqh")
+            "huffman_table_bits", "dense_bits", "storage_bits_p", "storage_bits_q", "storage_bits_pq",
+            "storage_bits_pqh")
     t = {k: int(sum(l[k] for l in layers)) for k in keys}
     e = t["entries"]
     t["weights_kept_pct"] = 100.0 * t["nnz_weights"] / t["n_weights"] if t["n_weights"] else 0.0
@@ -170,7 +176,7 @@ def total_storage(layers: list[dict]) -> dict:
     t["avg_weight_bits_pqh"] = sum(l["avg_weight_bits_pqh"] * l["entries"] for l in layers) / e if e else 0.0
     t["avg_index_bits_pq"] = sum(l["avg_index_bits_pq"] * l["entries"] for l in layers) / e if e else 0.0
     t["avg_index_bits_pqh"] = sum(l["avg_index_bits_pqh"] * l["entries"] for l in layers) / e if e else 0.0
-    for s in ("p", "pq", "pqh"):
+    for s in ("p", "q", "pq", "pqh"):
         b = t[f"storage_bits_{s}"]
         t[f"compression_rate_{s}"] = t["dense_bits"] / b if b else float("inf")
     t["compression_rate"] = t["compression_rate_pqh"]

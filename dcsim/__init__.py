@@ -1,1 +1,7 @@
-"""dcsim: dcsim."""
+"""dcsim: Deep Compression + EIE hardware/software co-design simulator."""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("dcsim")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"

@@ -55,7 +55,7 @@ def cmd_compress(args) -> int:
     from compress import models
     from compress.config import CompressionConfig
     from compress.model import save
-    from compress.pipeline import (data_from_dataset, network_from_npz, step_baseline, step_encode, step_prune,
+    from compress.pipeline import (compress_builtin, data_from_dataset, network_from_npz, step_encode, step_prune,
                                    step_quantize, storage_report, weight_error)
     from reports.compression import storage_tables, write_compression_report
 
@@ -75,29 +75,10 @@ def cmd_compress(args) -> int:
         _log(f"data: {ds.source} ({len(data.x_train)} train, {len(data.x_test)} test images"
              f"{'' if ds.is_standard_mnist else ', not the standard MNIST files'})")
         stages["load_s"] = time.time() - t
-        t = time.time()
-        net = step_baseline(args.model, ccfg, data, use_cache=not args.no_cache, progress=progress, log=_log)
-        base_err = net.error_pct(data.x_test, data.y_test)
-        stages["baseline_s"] = time.time() - t
-        _log(f"baseline test error: {base_err:.2f}%")
-        t = time.time()
-        masks = step_prune(net, ccfg, data, progress=progress, log=_log)
-        pruned_err = net.error_pct(data.x_test, data.y_test)
-        stages["prune_s"] = time.time() - t
-        _log(f"pruned test error: {pruned_err:.2f}%")
-        t = time.time()
-        quant = step_quantize(net, ccfg, data, progress=progress, log=_log)
-        stages["quantize_s"] = time.time() - t
-        t = time.time()
-        meta = {"model": args.model, "data": str(ds.source), "standard_mnist": bool(ds.is_standard_mnist),
-                "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
-        cm = step_encode(net, quant, ccfg, accel, meta)
-        err = cm.to_network().error_pct(data.x_test, data.y_test)
-        cm.meta["test_error_pct"] = err
-        stages["encode_s"] = time.time() - t
-        report = storage_report(cm)
-        report["total"].update(test_error_pct=err, baseline_test_error_pct=base_err, pruned_test_error_pct=pruned_err,
-                               n_test_images=int(len(data.x_test)))
+        cm, report, st = compress_builtin(
+            args.model, ccfg, accel, data, use_cache=not args.no_cache, progress=progress, log=_log,
+            meta={"data": str(ds.source), "standard_mnist": bool(ds.is_standard_mnist)})
+        stages.update(st)
     else:
         accel, ccfg = _configs(args, CompressionConfig())
         out = _out_dir(args.out)
@@ -305,18 +286,13 @@ def cmd_simulate(args) -> int:
 # ----------------------------------------------------------------------- energy
 def _energy(args, accel, run, cm=None):
     from energy_model import EnergyTableError, load_energy_table
-    from reports.energy import energy_doc
+    from reports.energy import run_energy_doc
 
     try:
         table = load_energy_table(accel.tech_node, override=getattr(args, "energy_table", None))
     except EnergyTableError as e:
         raise UserError(str(e)) from None
-    form = None
-    if cm is not None:
-        from compress.pipeline import storage_report
-        form = {l["layer"]: int(l["storage_bits_pq"]) for l in storage_report(cm, eie=False)["layers"]}
-    return energy_doc(run, table, leakage=getattr(args, "leakage", False), dram_form_bits=form,
-                      independent_layers=cm is None)
+    return run_energy_doc(run, table, cm, leakage=getattr(args, "leakage", False))
 
 
 def cmd_energy(args) -> int:
@@ -436,6 +412,54 @@ def cmd_synth(args) -> int:
     print(format_resources([res]))
     print(f"wrote {out / 'synth.json'}")
     return 0
+
+
+# -------------------------------------------------------------------------- dse
+def cmd_dse(args) -> int:
+    """Run a design-space sweep (docs/dse.md)."""
+    import json
+
+    from dcsim.dse import collect, run_sweep, write_tables
+    from dcsim.sweep import load_sweep
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"--jobs {args.jobs}: must be >= 1")
+    sched = args.scheduler
+    if sched is not None and sched != "local" and not sched.startswith(("tcp://", "tls://", "inproc://")):
+        raise UserError(f"--scheduler {sched}: use local (a LocalCluster here) or tcp://HOST:PORT of a running "
+                        "dask scheduler")
+    sweep = load_sweep(args.sweep)
+    for w in sweep.warnings:
+        _log(f"warning: {w}")
+    out = _out_dir(args.out or str(Path("runs") / "dse" / sweep.name))
+    n_comp = len({p.compress_key for p in sweep.points if p.compress_key})
+    _log(f"sweep {sweep.name}: {len(sweep.points)} points ({len(sweep.workloads)} workloads"
+         f"{', %d compressions' % n_comp if n_comp else ''}"
+         f"{', %d duplicates dropped' % sweep.duplicates if sweep.duplicates else ''})")
+    if args.dry_run:
+        from reports.tables import format_table
+        rows = [{"point": p.index, "id": p.point_id, "series": p.series, "workload": p.workload.text,
+                 "axes": ", ".join(f"{k}={v}" for k, v in p.axes.items())} for p in sweep.points]
+        print(format_table(rows, [("point", "point"), ("id", "id"), ("series", "series"), ("workload", "workload"),
+                                  ("axes", "axes")]))
+        return 0
+    _make_out(out)
+    try:
+        stats = run_sweep(sweep, out, scheduler=sched, jobs=args.jobs, retry_failed=args.retry_failed,
+                          progress=not args.quiet, log=_log)
+    except (RuntimeError, OSError) as e:
+        raise UserError(f"dse: {e}") from None
+    rows, layer_rows = collect(sweep, out)
+    files = write_tables(out, rows, layer_rows)
+    from reports.dse import write_dse_report
+    manifest = json.loads((out / "dse.json").read_text(encoding="utf-8"))
+    files += write_dse_report(out, rows, layer_rows, manifest)
+    ok = sum(r["status"] == "ok" for r in rows)
+    print(f"{sweep.name}: {len(rows)} points, {ok} ok, {len(rows) - ok} failed; this run computed {stats.computed}, "
+          f"reused {stats.reused}; {stats.compressions} compressions run, {stats.compressions_reused} reused; "
+          f"{stats.wall_s:.1f} s")
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0 if ok == len(rows) else 1
 
 
 # ----------------------------------------------------------------------- recipe
@@ -568,6 +592,27 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--no-pnr", action="store_true", help="skip place and route (no Fmax)")
     y.add_argument("--out", required=True, metavar="DIR", help="output folder")
     y.set_defaults(func=cmd_synth)
+
+    d = sub.add_parser("dse", help="design-space sweep: simulate, cost and plot every point of a sweep file",
+                       description="Run a design-space sweep (docs/dse.md, examples/dse/): every combination of "
+                                   "the sweep file's accel.* / compress.* axes on its workloads (EIE benchmark "
+                                   "layers, built-in models compressed per point, archives). Each point is "
+                                   "compressed (cached and shared), simulated, verified and costed, and stored "
+                                   "in DIR/points/ as it finishes: an interrupted sweep resumes where it stopped. "
+                                   "Writes results.csv (+ results.parquet with pyarrow), layers.csv, dse.json, "
+                                   "dse.md and the plots. Exit code 1 if any point failed (each is in the table "
+                                   "with its error), 2 for a bad sweep file or option.")
+    d.add_argument("sweep", metavar="SWEEP.toml", help="the sweep file")
+    d.add_argument("--out", metavar="DIR", help="output folder (default: runs/dse/NAME)")
+    d.add_argument("--scheduler", metavar="local|tcp://HOST:PORT",
+                   help="run on Dask: 'local' starts a LocalCluster, tcp://HOST:PORT uses a running scheduler "
+                        "(default: a local process pool)")
+    d.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores; 1 runs "
+                   "in this process; with --scheduler local, the LocalCluster's workers)")
+    d.add_argument("--retry-failed", action="store_true", help="run the points that failed before again")
+    d.add_argument("--dry-run", action="store_true", help="list the points and exit")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=cmd_dse)
 
     r = sub.add_parser("recipe", help="print a built-in model's default recipe as a complete config file",
                        description="Print the default recipe of a built-in model as a TOML config file "

@@ -78,6 +78,20 @@ def energy_doc(run, table, *, leakage: bool = False, dram_form_bits: dict[str, i
     return doc
 
 
+def run_energy_doc(run, table, model=None, *, leakage: bool = False) -> dict:
+    """:func:`energy_doc` of a simulated archive (``model``, a CompressedModel) or benchmark layers (None).
+
+    For an archive, scenario (b) fetches Deep Compression's P+Q storage form of each layer;
+    benchmark layers are independent workloads that fetch their EIE streams.
+    ``dcsim energy`` / ``dcsim report`` and the design-space sweeps share this.
+    """
+    form = None
+    if model is not None:
+        from compress.pipeline import storage_report
+        form = {l["layer"]: int(l["storage_bits_pq"]) for l in storage_report(model, eie=False)["layers"]}
+    return energy_doc(run, table, leakage=leakage, dram_form_bits=form, independent_layers=model is None)
+
+
 def _sum_scenarios(results: list[dict]) -> dict:
     """Independent workloads side by side: totals add, the ratios are of the totals."""
     out = {"scenarios": {}, "fits_on_chip": all(r["fits_on_chip"] for r in results),

@@ -33,6 +33,9 @@ def test_storage_form_roundtrip_through_huffman(case):
     assert f.n_entries - f.n_fillers == nnz
     s = layer_storage(f, n_weights=idx.size, n_bias=0, nnz_weights=nnz)
     assert s["storage_bits_pq"] == f.n_entries * (bits + rel) + f.pointer_bits + (1 << bits) * 32
+    # quantization only: a dense index matrix plus the codebook, whatever the sparsity
+    assert s["storage_bits_q"] == idx.size * bits + (1 << bits) * 32
+    assert s["compression_rate_q"] == 32 * idx.size / s["storage_bits_q"]
 
 
 def test_paper_example_in_storage_form():
