@@ -50,6 +50,10 @@ class CompressionConfig(ConfigMixin):
     overrides), k-means with ``kmeans_init``, then ``finetune_epochs`` of
     centroid fine-tuning.
 
+    Centroid fine-tuning runs at ``learning_rate x finetune_lr_scale`` (unset: ``retrain_lr_scale``).
+    A centroid's gradient is the sum over the weights that share it (Deep Compression, Eq. 3), so
+    denser layers or fewer bits need a smaller scale.
+
     Training: SGD with momentum and cosine decay; ``augment_shift`` shifts
     training images by up to that many pixels (0 = no augmentation).
 
@@ -81,6 +85,7 @@ class CompressionConfig(ConfigMixin):
     batch_size: int = 64
     learning_rate: float = 0.05
     retrain_lr_scale: float = 0.1
+    finetune_lr_scale: float | None = None
     momentum: float = 0.9
     weight_decay: float = 1e-4
     augment_shift: int = 0
@@ -123,6 +128,10 @@ class CompressionConfig(ConfigMixin):
                              ("momentum", 0.0, 0.999), ("weight_decay", 0.0, 1.0)):
             v = getattr(self, name)
             check(isinstance(v, float) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use a number in [{lo}, {hi}]")
+        check(self.finetune_lr_scale is None or (isinstance(self.finetune_lr_scale, float)
+                                                 and 0.0 <= self.finetune_lr_scale <= 10.0),
+              f"finetune_lr_scale = {self.finetune_lr_scale!r} is not allowed; use a number in [0, 10] "
+              "or leave it unset (= retrain_lr_scale)")
         check(isinstance(self.seed, int) and self.seed >= 0, f"seed = {self.seed!r} is not allowed; use an integer >= 0")
 
     # ---- per-layer lookups ----
@@ -135,6 +144,10 @@ class CompressionConfig(ConfigMixin):
     def rel_bits_for(self, kind: LayerKind | str) -> int:
         """Relative-index bits of Deep Compression's storage form for a layer kind."""
         return self.conv_rel_bits if LayerKind(kind) is LayerKind.CONV else self.fc_rel_bits
+
+    def finetune_lr_for(self) -> float:
+        """The learning-rate scale of centroid fine-tuning."""
+        return self.retrain_lr_scale if self.finetune_lr_scale is None else self.finetune_lr_scale
 
     def density_for(self, name: str) -> float:
         return self.layer_density.get(name, self.density)

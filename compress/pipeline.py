@@ -126,7 +126,7 @@ def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, 
     apply_quant(net, quant)
     if data is not None and cfg.finetune_epochs > 0:
         train(net, data.x_train, data.y_train, quant=quant, progress=progress, desc="fine-tune centroids",
-              **_opt(cfg, cfg.finetune_epochs, cfg.retrain_lr_scale, 100))
+              **_opt(cfg, cfg.finetune_epochs, cfg.finetune_lr_for(), 100))
     log("quantize: " + ", ".join(f"{k} {cfg.bits_for(k, s.kind)} bits" for k, s in
                                  zip(quant, net.specs)))
     return quant
