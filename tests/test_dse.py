@@ -298,3 +298,24 @@ def test_example_sweeps_are_valid(path):
         pytest.skip("needs its archive")
     s = load_sweep(path)
     assert s.points and s.warnings == []
+
+
+def test_synthesis_columns_and_resources_plot(tmp_path):
+    pytest.importorskip("amaranth")
+    p = _sweep(tmp_path, f"""
+[sweep]
+workloads = ["eie:nt-we"]
+synth = {{ target = "ice40", pnr = false }}
+[base]
+config = "{ROOT / 'examples' / 'fpga.toml'}"
+[axes]
+accel.n_pe = [1]
+""")
+    out = tmp_path / "o"
+    assert main(["dse", str(p), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    (r,) = _csv(out / "results.csv")
+    assert r["synth_target"] == "ice40" and r["synth_device"] and r["synth_lut_unit"] == "LUT4"
+    assert 0 < int(r["synth_luts"]) <= int(r["synth_luts_capacity"]) and r["synth_fits"] == "True"
+    assert r["accel.spmat_sram_bytes"] == "2048" and r["accel.n_pe"] == "1"
+    assert (out / "resources.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((out / "cache" / "synth").glob("*.json"))) == 1
