@@ -26,22 +26,29 @@ def read_config_file(path: str | os.PathLike, accel_base: AcceleratorConfig | No
     A table that is absent gives None (the caller's default applies).
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML ({e})") from None
+    data = read_toml(p, "config file")
     unknown = sorted(set(data) - set(TABLES))
     if unknown:
         raise ConfigError(f"{p}: unknown table [{unknown[0]}]; allowed tables: [accel], [compress]")
     accel = _overlay(AcceleratorConfig, accel_base, data, "accel", p)
     comp = _overlay(CompressionConfig, compress_base, data, "compress", p)
     return accel, comp
+
+
+def read_toml(p: Path, what: str, error: type[ConfigError] = ConfigError) -> dict:
+    """The TOML file ``p`` as a dict; any problem raises ``error`` with one line naming the file."""
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{p}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a folder; give a {what} (.toml)") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read {what} ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{p}: not valid TOML ({e})") from None
 
 
 def _overlay(cls, base, data: dict, table: str, p: Path):

@@ -34,7 +34,7 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -434,7 +434,6 @@ class RunStats:
     syntheses_reused: int = 0
     wall_s: float = 0.0
     executor: str = ""
-    warnings: list[str] = field(default_factory=list)
 
 
 def run_sweep(sweep: Sweep, out: Path, *, scheduler: str | None = None, jobs: int | None = None,
@@ -575,7 +574,7 @@ def _drive(sweep: Sweep, todo: list[Point], store: Store, ex, run_no: int, stats
                     if res["ok"]:
                         atomic_write_bytes(store.compress_path(obj), res["archive"])
                         stats.compressions += 1
-                        log(f"compressed {need_c[obj].workload.text} ({_compress_text(need_c[obj], sweep)}) "
+                        log(f"compressed {need_c[obj].workload.text} ({_compress_text(need_c[obj])}) "
                             f"in {res['seconds']:.1f} s")
                     else:
                         log(f"compression of {need_c[obj].workload.text} failed: {res['error']}")
@@ -608,7 +607,7 @@ def _axes_text(axes: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in axes.items())
 
 
-def _compress_text(pt: Point, sweep: Sweep) -> str:
+def _compress_text(pt: Point) -> str:
     vals = {k: v for k, v in pt.axes.items() if k.startswith("compress.")}
     return _axes_text(vals) if vals else "the recipe"
 

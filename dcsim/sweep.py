@@ -42,7 +42,6 @@ import hashlib
 import itertools
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,26 +344,18 @@ def _base(p: Path, data: dict) -> tuple[AcceleratorConfig, dict | None]:
 
 def _explicit_compress(path: Path) -> dict:
     """The keys a config file's [compress] table sets (laid over each model's recipe)."""
-    return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("compress", {}))
+    from dcsim.configfile import read_toml
+    return dict(read_toml(path, "config file").get("compress", {}))
 
 
 def load_sweep(path: str | os.PathLike) -> Sweep:
     """Parse and validate a sweep file and expand it into its points (see the module docstring)."""
     from compress.models import default_recipe
 
+    from dcsim.configfile import read_toml
+
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{p}: no such sweep file") from None
-    except IsADirectoryError:
-        raise SweepError(f"{p}: is a folder; give a sweep file (.toml)") from None
-    except OSError as e:
-        raise SweepError(f"{p}: cannot read sweep file ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise SweepError(f"{p}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SweepError(f"{p}: not valid TOML ({e})") from None
+    data = read_toml(p, "sweep file", SweepError)
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise _err(p, f"unknown table [{unknown[0]}]; allowed: [sweep], [base], [axes], [[grid]]")

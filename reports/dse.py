@@ -189,6 +189,12 @@ def _pareto_rows(wl_rows: Sequence[Mapping]) -> list[Mapping]:
     return [wl_rows[i] for i in idx]
 
 
+def _plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers (0.2, 0.5, 1, 2, 5, 10), not powers of ten."""
+    axis.set_major_formatter(lambda v, _pos: f"{v:g}")
+    axis.set_minor_formatter(lambda v, _pos: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+
+
 def plot_pareto(rows: Sequence[Mapping], path: str | os.PathLike | None = None) -> Figure:
     """Energy against latency per inference (log-log), one scatter per workload, and each
     workload's Pareto front (minimum latency and energy) as a step line.
@@ -217,8 +223,7 @@ def plot_pareto(rows: Sequence[Mapping], path: str | os.PathLike | None = None) 
                 ax.annotate(str(r.get("point", "")), (x, y), textcoords="offset points", xytext=(3, 3),
                             fontsize=7, color=color)
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:g}")
-    ax.xaxis.set_minor_formatter(lambda v, _pos: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+    _plain_log_ticks(ax.xaxis)
     ax.set_yscale("log")
     ax.set_xlabel(LATENCY_LABEL)
     ax.set_ylabel(ENERGY_LABEL)
@@ -640,9 +645,7 @@ def plot_accuracy_vs_rate(rows: Sequence[Mapping], path: str | os.PathLike | Non
                 linewidth=1.4, label=label)
     ax.axhline(0.0, color="gray", linestyle=":", linewidth=1.0, label="_zero")
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:g}")
-    ax.xaxis.set_minor_formatter(lambda v, _pos: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
-    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:g}")
+    _plain_log_ticks(ax.xaxis)
     ax.set_xlabel("model size (% of dense fp32)")
     ax.set_ylabel("accuracy loss (% points)")
     ax.set_title("Accuracy loss vs model size (Deep Compression Fig. 6)")
