@@ -1,9 +1,13 @@
-"""AcceleratorConfig: the EIE-style machine that the encoding, sim/, hw/ and
-energy_model/ are built from.
+"""AcceleratorConfig: the EIE machine (``kind = "eie"``) that the encoding, sim/, hw/ and
+energy_model/ are built from, and the contract constants every part of EIE shares.
 
 The defaults are EIE's (ISCA 2016): 64 PEs, 4-bit codebook indices, 4-bit
 relative indices, 64-bit sparse-matrix SRAM words and 128 KiB of sparse-matrix
-SRAM per PE. Later issues extend this class; there is no other machine config.
+SRAM per PE. It is EIE's config; another machine brings a config class of its own
+(arch/machine.py), selected by ``[accel] kind``.
+
+The constants here are the single home of facts the simulator, the RTL and the energy
+model share: the pipeline depth, the access-count components and the technology nodes.
 """
 from __future__ import annotations
 
@@ -12,9 +16,22 @@ import math
 from dataclasses import dataclass
 
 from .configio import ConfigMixin, check
+from .encoding import StreamFormat, entries_per_word
 
 KIB = 1024
+#: Technology nodes (nm) the energy model has scaling for; ``tech_node`` must be one of them.
 TECH_NODES = (45, 32, 28, 22, 16, 14, 10, 7)
+#: Pipeline stages after the entry fetch (P in docs/microarchitecture.md): the drain length of
+#: every tile, in the simulator (sim/engine.py) and in the RTL (hw/array.py).
+PIPELINE_STAGES = 4
+#: EIE's access-count components, the keys of ``accesses[component] = {"reads": n, "writes": n}``
+#: (docs/microarchitecture.md, "Access counts"); the energy model consumes exactly these.
+ACCESS_COMPONENTS = ("spmat_sram", "ptr_sram", "act_regs", "act_sram", "codebook", "fifo", "mul", "add",
+                     "broadcast")
+#: The components that store data: each has a read and a write energy.
+STORAGE_COMPONENTS = ("spmat_sram", "ptr_sram", "act_regs", "act_sram", "codebook", "fifo")
+#: The components that count operations under ``reads`` (their ``writes`` are always 0).
+OP_COMPONENTS = ("mul", "add", "broadcast")
 
 
 class Overflow(str, enum.Enum):
@@ -31,6 +48,9 @@ def _is_pow2(x: int) -> bool:
 @dataclass(frozen=True)
 class AcceleratorConfig(ConfigMixin):
     """One design point of the accelerator (per-PE sizes; KiB = 1024 bytes).
+
+    Machine:
+        kind: always ``"eie"`` for this class (``[accel] kind`` selects the machine).
 
     Encoding (arch/encoding.py):
         n_pe: number of processing elements; row i of W belongs to PE ``i mod n_pe``.
@@ -58,6 +78,7 @@ class AcceleratorConfig(ConfigMixin):
         tech_node: process node in nm (the energy model scales by it).
     """
 
+    kind: str = "eie"
     n_pe: int = 64
     index_bits: int = 4
     rel_index_bits: int = 4
@@ -78,6 +99,8 @@ class AcceleratorConfig(ConfigMixin):
     tech_node: int = 45
 
     def __post_init__(self) -> None:
+        check(self.kind == "eie", f"kind = {self.kind!r}: AcceleratorConfig is the EIE machine's config "
+                                  "(kind = \"eie\")")
         if not isinstance(self.overflow, Overflow):
             try:
                 object.__setattr__(self, "overflow", Overflow(self.overflow))
@@ -149,7 +172,12 @@ class AcceleratorConfig(ConfigMixin):
     @property
     def entries_per_word(self) -> int:
         """Entries per SRAM word: the largest power of two that fits."""
-        return 1 << int(math.floor(math.log2(self.sram_word_bits // self.entry_bits)))
+        return entries_per_word(self.sram_word_bits, self.entry_bits)
+
+    @property
+    def stream_format(self) -> StreamFormat:
+        """What the encoder needs of this machine (arch/encoding.py)."""
+        return StreamFormat(self.n_pe, self.index_bits, self.rel_index_bits, self.sram_word_bits, self.pointer_bits)
 
     @property
     def slot_bits(self) -> int:
@@ -191,17 +219,31 @@ class AcceleratorConfig(ConfigMixin):
         """Input columns one batch holds: every PE's source registers (a_j on PE j mod n_pe)."""
         return self.n_pe * self.act_regs_per_pe
 
-    def with_index_bits(self, bits: int) -> "AcceleratorConfig":
-        """This machine re-targeted to a layer with ``bits``-bit codebook indices.
+    def for_layer(self, index_bits: int, rel_index_bits: int | None = None) -> "AcceleratorConfig":
+        """This machine re-targeted to a layer's index widths (the one rule the simulator, the
+        RTL export and the energy model use).
 
-        The SRAM word is widened to the next power of two if one (v, z) entry no
-        longer fits, and the pointer width is derived again. Returns ``self`` when
-        nothing changes.
+        ``index_bits`` is the layer's codebook index width; ``rel_index_bits`` its relative
+        index width (None keeps the machine's). The SRAM word is widened to the next power of
+        two if one (v, z) entry no longer fits, and the pointer width is derived again.
+        Returns ``self`` when nothing changes.
         """
-        if bits == self.index_bits:
+        rel = self.rel_index_bits if rel_index_bits is None else rel_index_bits
+        if (index_bits, rel) == (self.index_bits, self.rel_index_bits):
             return self
-        word = max(self.sram_word_bits, 1 << math.ceil(math.log2(bits + self.rel_index_bits)))
-        return self.replace(index_bits=bits, sram_word_bits=word, ptr_bits=None)
+        word = max(self.sram_word_bits, StreamFormat.smallest_word(1, index_bits, rel).word_bits)
+        return self.replace(index_bits=index_bits, rel_index_bits=rel, sram_word_bits=word, ptr_bits=None)
+
+    def retarget_note(self, layer_cfg: "AcceleratorConfig") -> str:
+        """Why ``layer_cfg`` (from :meth:`for_layer`) differs from this machine, or ``""``."""
+        if layer_cfg is self or layer_cfg == self:
+            return ""
+        note = f"re-encoded for {layer_cfg.index_bits}-bit codebook indices"
+        if layer_cfg.rel_index_bits != self.rel_index_bits:
+            note += f", {layer_cfg.rel_index_bits}-bit relative indices"
+        if layer_cfg.sram_word_bits != self.sram_word_bits:
+            note += f", {layer_cfg.sram_word_bits}-bit SRAM words"
+        return note
 
     @property
     def cycle_ns(self) -> float:

@@ -16,10 +16,12 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import DcsimError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(DcsimError, ValueError):
     """A config value, key or file is invalid. The message is one line naming it."""
 
 
@@ -139,12 +141,10 @@ def from_toml(cls: type[T], text: str, where: str = "", table: str | None = None
 
 def load_toml_table(path: str | os.PathLike, table: str, cls: type[T]) -> T:
     """Read table ``[table]`` of a TOML file into ``cls``; a missing table gives the defaults."""
+    from .fileio import read_toml
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read config file ({e.strerror})") from None
-    return from_toml(cls, text, where=f"{p}: [{table}] ", table=table)
+    return from_dict(cls, read_toml(p, "config file", ConfigError).get(table, {}), where=f"{p}: [{table}] ")
 
 
 def check(cond: bool, msg: str) -> None:

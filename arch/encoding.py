@@ -2,7 +2,8 @@
 
 This module is the contract that the simulator (sim/), the RTL and its SRAM
 images (hw/) and the storage accounting implement. ``encode_layer`` is a pure
-function of a quantized layer and an :class:`~arch.config.AcceleratorConfig`;
+function of a quantized layer and a :class:`StreamFormat` (which an
+:class:`~arch.config.AcceleratorConfig` derives);
 ``decode_layer`` inverts it, reading the packed SRAM words.
 
 Input
@@ -57,20 +58,100 @@ straddle two limbs). An empty PE has ``n_words = 0``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .config import AcceleratorConfig
+from .errors import DcsimError
+
+if TYPE_CHECKING:
+    from .config import AcceleratorConfig
 
 __all__ = [
-    "EncodingError", "PEStream", "EIEStreams",
+    "EncodingError", "StreamFormat", "PEStream", "EIEStreams",
     "encode_layer", "decode_layer", "pack_words", "unpack_words", "check_capacity",
 ]
 
 
-class EncodingError(ValueError):
+class EncodingError(DcsimError, ValueError):
     """A layer cannot be encoded/decoded, or a stream does not fit. The message is one line."""
+
+
+def entries_per_word(word_bits: int, entry_bits: int) -> int:
+    """Entries a ``word_bits``-bit word holds: the largest power of two that fits."""
+    return 1 << int(math.floor(math.log2(word_bits // entry_bits)))
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """What the encoding needs of a machine: the PE count and the widths of the stream.
+
+    ``AcceleratorConfig.stream_format`` derives it from a machine; Deep Compression's storage
+    form (compress/storage.py) is the same format on one PE, with no SRAM behind it.
+
+    Attributes:
+        n_pe: PEs; row i of W belongs to PE ``i mod n_pe``.
+        index_bits: codebook index width v.
+        rel_index_bits: relative row index width z.
+        word_bits: SRAM word width; a word holds :attr:`entries_per_word` entries.
+        pointer_bits: column-pointer width (0: not stored in hardware; only the footprint uses it).
+    """
+
+    n_pe: int
+    index_bits: int
+    rel_index_bits: int
+    word_bits: int
+    pointer_bits: int = 0
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("n_pe", 1, 1 << 20), ("index_bits", 1, 8), ("rel_index_bits", 1, 16),
+                             ("word_bits", 1, 1 << 16), ("pointer_bits", 0, 64)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise EncodingError(f"stream format: {name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
+        if self.word_bits < self.entry_bits:
+            raise EncodingError(f"stream format: a {self.word_bits}-bit word cannot hold one "
+                                f"{self.entry_bits}-bit (v, z) entry")
+
+    @classmethod
+    def smallest_word(cls, n_pe: int, index_bits: int, rel_index_bits: int) -> "StreamFormat":
+        """The format whose word is the smallest power of two (at least 8 bits) holding one entry."""
+        word = 1 << max(3, math.ceil(math.log2(index_bits + rel_index_bits)))
+        return cls(n_pe, index_bits, rel_index_bits, word)
+
+    @property
+    def stream_format(self) -> "StreamFormat":
+        """Itself, so that the encoder takes a format or a machine config alike."""
+        return self
+
+    @property
+    def entry_bits(self) -> int:
+        """Bits of one (v, z) entry."""
+        return self.index_bits + self.rel_index_bits
+
+    @property
+    def max_rel(self) -> int:
+        """Largest relative index z; a filler entry is (v=0, z=max_rel)."""
+        return (1 << self.rel_index_bits) - 1
+
+    @property
+    def entries_per_word(self) -> int:
+        """Entries per SRAM word: the largest power of two that fits."""
+        return entries_per_word(self.word_bits, self.entry_bits)
+
+    @property
+    def slot_bits(self) -> int:
+        """Low entry-address bits that select the entry within a word."""
+        return self.entries_per_word.bit_length() - 1
+
+
+class HasStreamFormat(Protocol):
+    """A :class:`StreamFormat`, or a machine config with a ``stream_format`` (AcceleratorConfig)."""
+
+    @property
+    def stream_format(self) -> StreamFormat: ...
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -256,7 +337,7 @@ def _unpack(words: np.ndarray, n_entries: int, index_bits: int, rel_index_bits: 
     return v, z
 
 
-def pack_words(v: np.ndarray, z: np.ndarray, cfg: AcceleratorConfig) -> np.ndarray:
+def pack_words(v: np.ndarray, z: np.ndarray, cfg: HasStreamFormat) -> np.ndarray:
     """Pack one PE's entries into SRAM words.
 
     Entry ``a`` goes to word ``a >> cfg.slot_bits``, slot ``a & (entries_per_word-1)``,
@@ -274,21 +355,22 @@ def pack_words(v: np.ndarray, z: np.ndarray, cfg: AcceleratorConfig) -> np.ndarr
     z = np.asarray(z)
     if v.ndim != 1 or z.shape != v.shape:
         raise EncodingError(f"v and z must be 1-D of equal length; got shapes {v.shape} and {z.shape}")
-    for name, a, bits in (("v", v, cfg.index_bits), ("z", z, cfg.rel_index_bits)):
+    fmt = cfg.stream_format
+    for name, a, bits in (("v", v, fmt.index_bits), ("z", z, fmt.rel_index_bits)):
         if a.size and (int(a.min()) < 0 or int(a.max()) >= (1 << bits)):
             raise EncodingError(f"{name} values span {int(a.min())}..{int(a.max())}; "
                                 f"allowed 0..{(1 << bits) - 1} for {bits} bits")
-    return _pack(v, z, cfg.index_bits, cfg.rel_index_bits, cfg.sram_word_bits, cfg.entries_per_word)
+    return _pack(v, z, fmt.index_bits, fmt.rel_index_bits, fmt.word_bits, fmt.entries_per_word)
 
 
-def unpack_words(words: np.ndarray, n_entries: int, cfg: AcceleratorConfig) -> tuple[np.ndarray, np.ndarray]:
+def unpack_words(words: np.ndarray, n_entries: int, cfg: HasStreamFormat) -> tuple[np.ndarray, np.ndarray]:
     """Inverse of :func:`pack_words`: the first ``n_entries`` entries of ``words`` as uint8 ``(v, z)``.
 
     Raises:
         EncodingError: ``words`` has the wrong number of limbs or too few words.
     """
-    return _unpack(words, n_entries, cfg.index_bits, cfg.rel_index_bits,
-                   cfg.sram_word_bits, cfg.entries_per_word)
+    fmt = cfg.stream_format
+    return _unpack(words, n_entries, fmt.index_bits, fmt.rel_index_bits, fmt.word_bits, fmt.entries_per_word)
 
 
 # ---------------------------------------------------------------------------
@@ -311,14 +393,14 @@ def _validate_indices(indices, index_bits: int) -> np.ndarray:
     return a.astype(np.uint8, copy=False)
 
 
-def encode_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> EIEStreams:
+def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
     """Encode a quantized layer into EIE's per-PE interleaved-CSC streams (see the module docstring).
 
     Args:
         indices: 2-D integer codebook indices (rows = out, cols = in); 0 is a pruned weight.
             Zero rows or zero columns are allowed (all PEs are then empty).
-        cfg: the accelerator; uses n_pe, index_bits, rel_index_bits, sram_word_bits,
-            entries_per_word and pointer_bits.
+        cfg: a :class:`StreamFormat`, or a machine config whose ``stream_format`` gives the PE
+            count and the index, relative-index, word and pointer widths.
 
     Returns:
         EIEStreams with one PEStream per PE. A layer that overflows a PE's SRAM is
@@ -327,11 +409,12 @@ def encode_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> EIEStreams:
     Raises:
         EncodingError: indices is not 2-D, not integer, negative, or >= 2**index_bits.
     """
-    a = _validate_indices(indices, cfg.index_bits)
+    fmt = cfg.stream_format
+    a = _validate_indices(indices, fmt.index_bits)
     n_rows, n_cols = a.shape
-    n_pe = cfg.n_pe
-    rb = cfg.rel_index_bits
-    M = cfg.max_rel
+    n_pe = fmt.n_pe
+    rb = fmt.rel_index_bits
+    M = fmt.max_rel
 
     # (R, P, C) with row i = R-index r, P-index p (i = r*n_pe + p), then to (P, C, R) so that
     # C-order nonzeros come out sorted by (PE, column, local row).
@@ -392,7 +475,7 @@ def encode_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> EIEStreams:
 
     # Pack every PE at once: each PE's stream starts on a fresh word, so lay the streams out
     # with each one padded to whole words (pad entries are 0 = unused slots), pack, then split.
-    ib, wb, epw = cfg.index_bits, cfg.sram_word_bits, cfg.entries_per_word
+    ib, wb, epw = fmt.index_bits, fmt.word_bits, fmt.entries_per_word
     pe_n = np.diff(pe_start)
     pe_words = -(-pe_n // epw)
     w_start = np.zeros(n_pe + 1, dtype=np.int64)
@@ -418,7 +501,7 @@ def encode_layer(indices: np.ndarray, cfg: AcceleratorConfig) -> EIEStreams:
         pes.append(PEStream(v=v_all[s:e], z=z_all[s:e], col_ptr=col_ptr[p],
                             words=words_all[w_start[p]:w_start[p + 1]]))
     return EIEStreams(n_rows=int(n_rows), n_cols=int(n_cols), n_pe=n_pe, index_bits=ib, rel_index_bits=rb,
-                      word_bits=wb, entries_per_word=epw, pointer_bits=cfg.pointer_bits, pes=tuple(pes))
+                      word_bits=wb, entries_per_word=epw, pointer_bits=fmt.pointer_bits, pes=tuple(pes))
 
 
 def decode_layer(streams: EIEStreams) -> np.ndarray:
@@ -467,7 +550,7 @@ def decode_layer(streams: EIEStreams) -> np.ndarray:
     return out
 
 
-def check_capacity(streams: EIEStreams, cfg: AcceleratorConfig) -> None:
+def check_capacity(streams: EIEStreams, cfg: "AcceleratorConfig") -> None:
     """Raise EncodingError if any PE holds more entries than ``cfg.spmat_capacity_entries``.
 
     The streams must have been encoded with cfg's index, relative-index and word widths.

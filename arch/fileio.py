@@ -1,9 +1,26 @@
-"""Atomic file writes (DESIGN.md, Formats: write to a temporary file, then rename)."""
+"""File plumbing shared by every package: atomic writes, the one TOML reader, the one
+numeric-array loader and the one JSON fallback for numpy values.
+
+- Writes are atomic (docs/design.md, Formats): the bytes go to a temporary file in the
+  target folder, are flushed to disk, and the file is renamed over the target, so a reader
+  sees the old file or the whole new one and a crash leaves nothing half-written.
+- :func:`read_toml` reads a TOML file; every problem (missing, a folder, unreadable, not
+  UTF-8, bad TOML) raises the caller's error class with one line naming the file.
+- :func:`load_arrays` reads ``.npy`` / ``.npz`` files of numbers and never unpickles.
+"""
 from __future__ import annotations
 
 import os
 import tempfile
+import tomllib
+import zipfile
 from pathlib import Path
+
+import numpy as np
+
+from .errors import DcsimError
+
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_toml", "load_arrays", "json_default"]
 
 
 def _umask() -> int:
@@ -34,3 +51,71 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_toml(path: str | os.PathLike, what: str, error: type[Exception] = DcsimError) -> dict:
+    """The TOML file ``path`` as a dict; any problem raises ``error`` with one line naming the file.
+
+    ``what`` names the kind of file in the messages ("config file", "sweep file", ...).
+    """
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{p}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a folder; give a {what} (.toml)") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read {what} ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise error(f"{p}: not a UTF-8 text file, so not a {what} (.toml)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{p}: not valid TOML ({e})") from None
+
+
+def load_arrays(path: str | os.PathLike, what: str, error: type[Exception] = DcsimError
+                ) -> np.ndarray | dict[str, np.ndarray]:
+    """A ``.npy`` file as one array, or a ``.npz`` file as ``{name: array}``; numbers only.
+
+    Pickled objects are never loaded (``allow_pickle=False``). A missing, unreadable or
+    non-numeric file raises ``error`` with one line naming the file (``what`` says what it is
+    for, e.g. "--inputs").
+    """
+    p = Path(path)
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except FileNotFoundError:
+        raise error(f"{what} {p}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{what} {p}: is a folder; give a .npy or .npz file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"{what} {p}: not a readable .npy/.npz file of numbers ({e})") from None
+    is_npz = isinstance(loaded, np.lib.npyio.NpzFile)
+    if is_npz:
+        with loaded:
+            try:
+                arrays = {k: loaded[k] for k in loaded.files}
+            except (ValueError, OSError, zipfile.BadZipFile) as e:
+                raise error(f"{what} {p}: holds non-numeric or pickled data, which dcsim never loads ({e})") from None
+    else:
+        arrays = {"": loaded}
+    for k, a in arrays.items():
+        if not isinstance(a, np.ndarray) or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+            name = f"array {k!r}" if k else "it"
+            raise error(f"{what} {p}: {name} holds {getattr(a, 'dtype', type(a).__name__)}; numbers are needed")
+    return arrays if is_npz else arrays[""]
+
+
+def json_default(o):
+    """``json.dumps(..., default=json_default)``: numpy scalars and arrays as plain numbers and lists."""
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

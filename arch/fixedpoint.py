@@ -1,4 +1,4 @@
-"""The fixed-point arithmetic contract (DESIGN.md, contract 1).
+"""The fixed-point arithmetic contract (docs/design.md, "Contracts").
 
 The numpy reference (sim/reference.py), the Numba engine (sim/engine.py) and
 the RTL (hw/) implement exactly this; floats are for training and reports only.
@@ -42,12 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import AcceleratorConfig, Overflow
+from .errors import DcsimError
 
 __all__ = ["FixedPointError", "LayerFormat", "weight_frac_bits", "layer_format", "quantize_acts",
-           "dequantize_acts", "quantize_codebook", "term", "accumulate", "writeback", "one"]
+           "dequantize_acts", "quantize_codebook", "term", "accumulate", "writeback", "one", "signed_min",
+           "signed_max"]
 
 
-class FixedPointError(ValueError):
+class FixedPointError(DcsimError, ValueError):
     """A value cannot be represented in the configured fixed-point formats."""
 
 
@@ -71,12 +73,19 @@ class LayerFormat:
                 "acc_frac_bits": self.acc_frac_bits, "overflow": self.overflow.value,
                 "product_shift": self.product_shift, "writeback_shift": self.writeback_shift}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "LayerFormat":
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**d, "overflow": Overflow(d["overflow"])})
 
-def _smin(bits: int) -> int:
+
+def signed_min(bits: int) -> int:
+    """The smallest ``bits``-bit two's-complement integer."""
     return -(1 << (bits - 1))
 
 
-def _smax(bits: int) -> int:
+def signed_max(bits: int) -> int:
+    """The largest ``bits``-bit two's-complement integer."""
     return (1 << (bits - 1)) - 1
 
 
@@ -93,7 +102,7 @@ def weight_frac_bits(centroids: np.ndarray, cfg: AcceleratorConfig) -> int:
     m = float(np.max(np.abs(c))) if c.size else 0.0
     if m == 0.0:
         return cap
-    lo, hi = _smin(cfg.weight_bits), _smax(cfg.weight_bits)
+    lo, hi = signed_min(cfg.weight_bits), signed_max(cfg.weight_bits)
     f = min(cap, cfg.weight_bits - 1 - math.ceil(math.log2(m)) + 1)
     while f > -64:
         q = _round_half_up(c * 2.0 ** f)
@@ -123,7 +132,7 @@ def quantize_codebook(centroids: np.ndarray, fmt: LayerFormat) -> np.ndarray:
         raise FixedPointError(f"codebook entry 0 is {c[0]!r}; it must be 0 (the pruned weight)")
     if not np.all(np.isfinite(c)):
         raise FixedPointError("codebook holds NaN or inf")
-    q = np.clip(_round_half_up(c * 2.0 ** fmt.weight_frac_bits), _smin(fmt.weight_bits), _smax(fmt.weight_bits))
+    q = np.clip(_round_half_up(c * 2.0 ** fmt.weight_frac_bits), signed_min(fmt.weight_bits), signed_max(fmt.weight_bits))
     return q.astype(np.int64)
 
 
@@ -133,7 +142,7 @@ def quantize_acts(x: np.ndarray, cfg: AcceleratorConfig | LayerFormat) -> np.nda
     if not np.all(np.isfinite(x)):
         raise FixedPointError("activations hold NaN or inf")
     q = _round_half_up(x * 2.0 ** cfg.act_frac_bits)
-    return np.clip(q, _smin(cfg.act_bits), _smax(cfg.act_bits)).astype(np.int64)
+    return np.clip(q, signed_min(cfg.act_bits), signed_max(cfg.act_bits)).astype(np.int64)
 
 
 def dequantize_acts(q: np.ndarray, cfg: AcceleratorConfig | LayerFormat) -> np.ndarray:
@@ -154,10 +163,10 @@ def accumulate(acc: np.ndarray, t: np.ndarray, fmt: LayerFormat) -> np.ndarray:
     """``acc + t`` under the overflow rule (elementwise; returns a new array)."""
     s = np.asarray(acc, dtype=np.int64) + np.asarray(t, dtype=np.int64)
     if fmt.overflow is Overflow.SATURATE:
-        return np.clip(s, _smin(fmt.acc_bits), _smax(fmt.acc_bits))
+        return np.clip(s, signed_min(fmt.acc_bits), signed_max(fmt.acc_bits))
     m = np.int64(1) << fmt.acc_bits
     s = s & (m - 1)
-    return np.where(s > _smax(fmt.acc_bits), s - m, s)
+    return np.where(s > signed_max(fmt.acc_bits), s - m, s)
 
 
 def writeback(acc: np.ndarray, fmt: LayerFormat, relu: bool) -> np.ndarray:
@@ -168,4 +177,4 @@ def writeback(acc: np.ndarray, fmt: LayerFormat, relu: bool) -> np.ndarray:
         y = (y + (np.int64(1) << (r - 1))) >> r
     if relu:
         y = np.maximum(y, 0)
-    return np.clip(y, _smin(fmt.act_bits), _smax(fmt.act_bits))
+    return np.clip(y, signed_min(fmt.act_bits), signed_max(fmt.act_bits))

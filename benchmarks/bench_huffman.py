@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from _common import machine_info, write_json  # noqa: E402
 from compress.huffman import build_code, decode, encode, entropy_bits  # noqa: E402
-from compress.kmeans import kmeans_1d  # noqa: E402
+from compress.methods.kmeans import kmeans_1d  # noqa: E402
 
 
 # |w| threshold that keeps 10% of N(0, 0.05) weights: 0.05 * Phi^-1(0.95)

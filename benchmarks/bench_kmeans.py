@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from _common import machine_info, write_json  # noqa: E402
-from compress.kmeans import init_centroids, kmeans_1d  # noqa: E402
+from compress.methods.kmeans import init_centroids, kmeans_1d  # noqa: E402
 
 SCALE = 0.05  # standard deviation (normal) or scale (Laplace) of the dense weights
 

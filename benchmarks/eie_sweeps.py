@@ -81,6 +81,12 @@ def _prepare(indices, cfg: AcceleratorConfig):
             cfg = cfg.replace(spmat_sram_bytes=cfg.spmat_sram_bytes * 2)
 
 
+def _with_fifo(prep, depth: int):
+    """The same encoded layer on a machine with another FIFO depth (the encoding does not depend on it)."""
+    tiled = dataclasses.replace(prep.tiled, cfg=prep.cfg.replace(fifo_depth=depth))
+    return dataclasses.replace(prep, tiled=tiled)
+
+
 def _point(r, prep, ref: np.ndarray) -> dict:
     """All figures of one run (cycles per PE are means over the PEs)."""
     cfg = prep.cfg
@@ -183,7 +189,7 @@ def main(argv=None) -> int:
         t_prep += time.perf_counter() - t
         fifo_points = []
         for d in depths:
-            prep = dataclasses.replace(prep_fifo, cfg=cfg_fifo.replace(fifo_depth=d))
+            prep = _with_fifo(prep_fifo, d)
             fifo_points.append(_point(run_layer(prep, cb, x, fmt, w.relu), prep, ref))
             bar.update(1)
         ref_cycles = {p["fifo_depth"]: p["cycles"] for p in fifo_points}.get(REF_DEPTH)
@@ -195,7 +201,7 @@ def main(argv=None) -> int:
         for n in pes:
             bar.set_postfix_str(f"{names[name]}: {n} PEs")
             if n == base.n_pe:
-                prep = dataclasses.replace(prep_fifo, cfg=cfg_fifo.replace(fifo_depth=args.fifo))
+                prep = _with_fifo(prep_fifo, args.fifo)
             else:
                 t = time.perf_counter()
                 prep, _ = _prepare(w.indices, base.replace(n_pe=n, spmat_sram_bytes=_sram_for(base, n)))

@@ -2,7 +2,7 @@
 
 A container holds a JSON-serialisable ``meta`` dict and named numeric numpy
 arrays.  ``compress/model.py`` builds the ``.dcz`` model archive on top of it
-(DESIGN.md, Formats).
+(docs/design.md, "Formats").
 
 File layout (all integers little-endian)::
 
@@ -40,9 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
+from arch.errors import DcsimError
 from arch.fileio import atomic_write_bytes
 
-__all__ = ["ArchiveError", "FORMAT_VERSION", "MAGIC", "read_container", "write_container"]
+__all__ = ["ArchiveError", "FORMAT_VERSION", "MAGIC", "decode_container", "encode_container", "read_container",
+           "write_container"]
 
 FORMAT_VERSION = 1
 MAGIC = b"DCZARCH\0"
@@ -54,7 +56,7 @@ _ALIGN = 8
 _KINDS = "biufc"  # bool, signed int, unsigned int, float, complex
 
 
-class ArchiveError(Exception):
+class ArchiveError(DcsimError):
     """A dcsim archive is missing, truncated, corrupted or malformed.
 
     The message is one line and starts with the file path.
@@ -78,6 +80,11 @@ def write_container(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
     ValueError before the file is touched, so a failed write leaves no file
     behind (and an existing file unchanged).
     """
+    atomic_write_bytes(path, encode_container(meta, arrays, path))
+
+
+def encode_container(meta: dict, arrays: dict[str, np.ndarray], path: str | os.PathLike = "<bytes>") -> bytes:
+    """The bytes of a dcsim archive holding ``meta`` and ``arrays`` (``path`` names it in errors)."""
     if not isinstance(meta, dict):
         raise ValueError(f"{path}: archive meta must be a dict, got {type(meta).__name__}")
     entries = []
@@ -110,7 +117,7 @@ def write_container(path: str | os.PathLike, meta: dict, arrays: dict[str, np.nd
         buf[start + off:start + off + len(raw)] = raw
     end = start + data_len
     buf[end:] = hashlib.sha256(memoryview(buf)[:end]).digest()
-    atomic_write_bytes(path, bytes(buf))
+    return bytes(buf)
 
 
 def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
@@ -124,14 +131,20 @@ def read_container(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]
     (else "corrupted"); the JSON header and the array entries are well formed.
     """
     p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise ArchiveError(f"{p}: cannot read ({e.strerror or e})") from None
+    return decode_container(data, p)
+
+
+def decode_container(data: bytes, path: str | os.PathLike = "<bytes>") -> tuple[dict, dict[str, np.ndarray]]:
+    """Parse the bytes of a dcsim archive (:func:`read_container`); ``path`` names it in errors."""
+    p = path
 
     def err(msg: str) -> ArchiveError:
         return ArchiveError(f"{p}: {msg}")
 
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise err(f"cannot read ({e.strerror or e})") from None
     size = len(data)
 
     # A prefix of a valid archive is "truncated"; anything else not starting with MAGIC is foreign.

@@ -1,8 +1,10 @@
-"""CompressionConfig: the Deep Compression recipe (pruning, trained quantization,
-Huffman coding, the storage form, and the retraining schedule).
+"""CompressionConfig: the compression recipe (pruning, trained quantization, Huffman coding,
+the storage form, and the retraining schedule).
 
-Per-layer overrides are keyed by layer name (``fc1``, ``conv2``, ...). Later
-issues extend this class; there is no other compression config.
+The methods are chosen by name: ``prune_method`` names a pruner and ``quantizer`` a quantizer
+of the registry (compress/methods/); the built-in ones are magnitude pruning (``density``,
+``threshold``) and k-means weight sharing (``kmeans``). Per-layer overrides are keyed by layer
+name (``fc1``, ``conv2``, ...). There is no other compression config.
 """
 from __future__ import annotations
 
@@ -10,13 +12,7 @@ import enum
 from dataclasses import dataclass, field
 
 from arch.configio import ConfigMixin, check
-
-
-class PruneMethod(str, enum.Enum):
-    """How each layer's magnitude threshold is chosen."""
-
-    THRESHOLD = "threshold"  # |w| < quality * std(w)  (Han et al., NIPS 2015)
-    DENSITY = "density"      # keep the largest-magnitude fraction `density`
+from network.graph import LayerKind
 
 
 class KMeansInit(str, enum.Enum):
@@ -27,11 +23,6 @@ class KMeansInit(str, enum.Enum):
     RANDOM = "random"    # Forgy: k distinct weights drawn at random
 
 
-class LayerKind(str, enum.Enum):
-    FC = "fc"
-    CONV = "conv"
-
-
 def _check_fraction(name: str, v: float) -> None:
     check(isinstance(v, float) and 0.0 < v <= 1.0, f"{name} = {v!r} is not allowed; use a number in (0, 1]")
 
@@ -40,15 +31,16 @@ def _check_fraction(name: str, v: float) -> None:
 class CompressionConfig(ConfigMixin):
     """The compression recipe.
 
-    Pruning: ``prune_method`` with ``density`` (fraction of weights kept) or
-    ``quality`` (threshold = quality x std of the layer's weights); per-layer
-    values in ``layer_density`` / ``layer_quality`` override them. Pruning is
+    Pruning: ``prune_method`` names the pruner (compress/methods/): ``density`` keeps the
+    fraction ``density`` of each layer's weights, ``threshold`` keeps those above ``quality``
+    x the standard deviation of the layer's weights; per-layer values in ``layer_density`` /
+    ``layer_quality`` override them. Pruning is
     done in ``prune_iterations`` steps (density interpolated geometrically),
     each followed by ``retrain_epochs`` of masked retraining.
 
-    Quantization: ``conv_bits`` / ``fc_bits`` per layer kind (``layer_bits``
-    overrides), k-means with ``kmeans_init``, then ``finetune_epochs`` of
-    centroid fine-tuning.
+    Quantization: ``quantizer`` names the weight-sharing method (``kmeans``: k-means with
+    ``kmeans_init`` and ``kmeans_max_iter``), with ``conv_bits`` / ``fc_bits`` per layer kind
+    (``layer_bits`` overrides), then ``finetune_epochs`` of centroid fine-tuning.
 
     Centroid fine-tuning runs at ``learning_rate x finetune_lr_scale`` (unset: ``retrain_lr_scale``).
     A centroid's gradient is the sum over the weights that share it (Deep Compression, Eq. 3), so
@@ -63,7 +55,7 @@ class CompressionConfig(ConfigMixin):
     """
 
     # pruning
-    prune_method: PruneMethod = PruneMethod.DENSITY
+    prune_method: str = "density"
     density: float = 0.1
     quality: float = 1.0
     layer_density: dict[str, float] = field(default_factory=dict)
@@ -71,6 +63,7 @@ class CompressionConfig(ConfigMixin):
     prune_iterations: int = 1
     retrain_epochs: int = 4
     # trained quantization
+    quantizer: str = "kmeans"
     conv_bits: int = 8
     fc_bits: int = 5
     layer_bits: dict[str, int] = field(default_factory=dict)
@@ -92,15 +85,18 @@ class CompressionConfig(ConfigMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("prune_method", "kmeans_init"):
+        from .methods import PRUNERS, QUANTIZERS
+
+        if not isinstance(self.kmeans_init, KMeansInit):
+            try:
+                object.__setattr__(self, "kmeans_init", KMeansInit(self.kmeans_init))
+            except ValueError:
+                allowed = ", ".join(repr(m.value) for m in KMeansInit)
+                check(False, f"kmeans_init = {self.kmeans_init!r} is not allowed; choose one of {allowed}")
+        for name, registry in (("prune_method", PRUNERS), ("quantizer", QUANTIZERS)):
             v = getattr(self, name)
-            enum_t = PruneMethod if name == "prune_method" else KMeansInit
-            if not isinstance(v, enum_t):
-                try:
-                    object.__setattr__(self, name, enum_t(v))
-                except ValueError:
-                    allowed = ", ".join(repr(m.value) for m in enum_t)
-                    check(False, f"{name} = {v!r} is not allowed; choose one of {allowed}")
+            check(isinstance(v, str) and v in registry,
+                  f"{name} = {v!r} is not allowed; choose one of {', '.join(map(repr, registry.names()))}")
         _check_fraction("density", self.density)
         for k, v in self.layer_density.items():
             _check_fraction(f"layer_density.{k}", v)

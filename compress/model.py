@@ -1,6 +1,6 @@
 """CompressedModel: the compressed network in memory, and its ``.dcz`` archive.
 
-Per layer the archive holds (DESIGN.md, Formats): float32 centroids and the
+Per layer the archive holds (docs/design.md, "Formats"): float32 centroids and the
 codebook indices of ``[W | b]`` (the dequantized weights are
 ``centroids[idx]`` exactly), Deep Compression's Huffman-coded storage form,
 the bias, the ReLU flag, and both configs. Loading decodes the Huffman form
@@ -11,16 +11,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from arch.config import AcceleratorConfig
 from arch.configio import ConfigError
+from arch.fileio import atomic_write_bytes
+from arch.machine import machine_config_from_dict
+from network.graph import FLOAT, LayerSpec, Network
 
 from . import huffman
-from .archive import ArchiveError, read_container, write_container
+from .archive import ArchiveError, decode_container, encode_container, read_container
 from .config import CompressionConfig
-from .nn import FLOAT, LayerSpec, Network
 from .storage import StorageForm, decode_form
 
 ARCHIVE_KIND = "dcsim.CompressedModel"
@@ -75,7 +77,7 @@ class CompressedModel:
     input_shape: tuple[int, ...]
     layers: list[CompressedLayer]
     compression: CompressionConfig
-    accel: AcceleratorConfig
+    accel: Any  # the machine config (AcceleratorConfig for EIE)
     meta: dict = field(default_factory=dict)
 
     def layer(self, name: str) -> CompressedLayer:
@@ -103,6 +105,11 @@ class CompressedModel:
 
 def save(model: CompressedModel, path: str | os.PathLike) -> None:
     """Write ``model`` as a ``.dcz`` archive (atomic)."""
+    atomic_write_bytes(path, to_bytes(model, path))
+
+
+def to_bytes(model: CompressedModel, path: str | os.PathLike = "<bytes>") -> bytes:
+    """The ``.dcz`` archive of ``model`` as bytes (what :func:`save` writes)."""
     arrays: dict[str, np.ndarray] = {}
     layers_meta = []
     for i, l in enumerate(model.layers):
@@ -128,14 +135,21 @@ def save(model: CompressedModel, path: str | os.PathLike) -> None:
         "accelerator_config": model.accel.to_dict(),
         "meta": model.meta,
     }
-    write_container(path, meta, arrays)
+    return encode_container(meta, arrays, path)
 
 
 def load(path: str | os.PathLike) -> CompressedModel:
     """Read a ``.dcz`` archive; any inconsistency raises ArchiveError naming the file."""
     p = Path(path)
-    meta, arrays = read_container(p)
+    return _from_container(*read_container(p), p)
 
+
+def from_bytes(data: bytes, name: str = "<bytes>") -> CompressedModel:
+    """Inverse of :func:`to_bytes` (``name`` labels errors)."""
+    return _from_container(*decode_container(data, name), name)
+
+
+def _from_container(meta: dict, arrays: dict, p) -> CompressedModel:
     def bad(msg: str) -> ArchiveError:
         return ArchiveError(f"{p}: {msg}")
 
@@ -145,7 +159,7 @@ def load(path: str | os.PathLike) -> CompressedModel:
         raise bad(f"unsupported model format {meta.get('model_format')!r} (this dcsim reads {MODEL_FORMAT})")
     try:
         ccfg = CompressionConfig.from_dict(meta["compression_config"])
-        acfg = AcceleratorConfig.from_dict(meta["accelerator_config"])
+        acfg = machine_config_from_dict(meta["accelerator_config"])
         layers = []
         for i, lm in enumerate(meta["layers"]):
             pfx = f"L{i}."

@@ -1,7 +1,8 @@
-"""The Deep Compression flow as plain stage functions over explicit data.
+"""The compression flow as plain stage functions over explicit data.
 
 ``step_baseline -> step_prune -> step_quantize -> step_encode`` turn a network
-into a :class:`CompressedModel`; :func:`storage_report` accounts its bits.
+(network/) into a :class:`CompressedModel`; :func:`storage_report` accounts its bits. The
+pruner and the quantizer are the recipe's methods from the registry (compress/methods/).
 """
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -17,37 +17,17 @@ import numpy as np
 
 from arch.config import AcceleratorConfig
 from arch.fileio import atomic_write_bytes
+from network import models
+from network.data import TrainData
+from network.graph import Network, augmented
+from network.train import QuantState, apply_quant, check_masks_hold, train
 
-from . import models
 from .config import CompressionConfig
+from .methods import QUANTIZERS, prune_mask, quantize_matrix
 from .model import CompressedLayer, CompressedModel
-from .nn import LayerSpec, Network, augmented
-from .prune import densities, prune_masks
-from .quantize import quantize_matrix
 from .storage import eie_footprint, encode_form, layer_storage, total_storage
-from .train import QuantState, apply_quant, check_masks_hold, train
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class TrainData:
-    """Training and test arrays (images float32 in [0, 1])."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    fingerprint: str  # identifies the data for the baseline cache
-
-
-def data_from_dataset(ds) -> TrainData:
-    fp = hashlib.sha256()
-    for a in (ds.train_labels, ds.test_labels):
-        fp.update(np.ascontiguousarray(a).tobytes())
-    fp.update(np.ascontiguousarray(ds.train_images[:: max(1, len(ds.train_images) // 64)]).tobytes())
-    fp.update(str(ds.train_images.shape).encode())
-    return TrainData(ds.train_images, ds.train_labels, ds.test_images, ds.test_labels, fp.hexdigest()[:16])
 
 
 def _opt(cfg: CompressionConfig, epochs: int, lr_scale: float, seed_offset: int) -> dict:
@@ -96,6 +76,32 @@ def step_baseline(model: str, cfg: CompressionConfig, data: TrainData, *, use_ca
     return net
 
 
+def prune_masks(net: Network, cfg: CompressionConfig, fraction: float = 1.0,
+                previous: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Masks for every weight layer with the recipe's pruner (biases are never pruned). A
+    connection pruned earlier stays pruned (``previous``)."""
+    masks = {}
+    for s in net.specs:
+        w = net.params[s.name]
+        if previous is not None and s.name in previous:
+            w = w * previous[s.name]
+        m = prune_mask(w, s.name, cfg, fraction)
+        if previous is not None and s.name in previous:
+            m &= previous[s.name]
+        masks[s.name] = m
+    return masks
+
+
+def densities(masks: dict[str, np.ndarray]) -> dict[str, float]:
+    """The kept fraction of each layer."""
+    return {k: float(np.asarray(m).mean()) for k, m in masks.items()}
+
+
+def density_text(masks: dict[str, np.ndarray]) -> str:
+    """``fc1 6.5%, fc2 8.0%, ...``: the kept fraction of each layer, for the log."""
+    return ", ".join(f"{k} {100 * d:.1f}%" for k, d in densities(masks).items())
+
+
 def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
                log: Log = print) -> dict[str, np.ndarray]:
     """Prune in ``cfg.prune_iterations`` steps, retraining with masks after each (if data is given).
@@ -110,26 +116,30 @@ def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, 
         if data is not None and cfg.retrain_epochs > 0:
             train(net, data.x_train, data.y_train, masks=masks, progress=progress,
                   desc=f"prune {it}/{T} retrain", **_opt(cfg, cfg.retrain_epochs, cfg.retrain_lr_scale, it))
-        log("prune {}/{}: density {}".format(
-            it, T, ", ".join(f"{k} {100 * d:.1f}%" for k, d in densities(masks).items())))
+        log(f"prune {it}/{T}: density {density_text(masks)}")
     assert masks is not None and check_masks_hold(net, masks)
     return masks
 
 
 def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
                   log: Log = print) -> dict[str, QuantState]:
-    """k-means weight sharing per layer over ``[W | b]``, then centroid fine-tuning (if data is given)."""
+    """Weight sharing per layer over ``[W | b]`` with the recipe's quantizer, then centroid
+    fine-tuning (if data is given and the quantizer fine-tunes)."""
+    quantizer = QUANTIZERS.get(cfg.quantizer)
     quant = {}
     for s in net.specs:
-        bits = cfg.bits_for(s.name, s.kind)
-        quant[s.name] = quantize_matrix(augmented(net, s.name), bits, cfg.kmeans_init, cfg.kmeans_max_iter, cfg.seed)
+        quant[s.name] = quantize_matrix(augmented(net, s.name), quantizer.bits_for(cfg, s.name, s.kind), cfg)
     apply_quant(net, quant)
-    if data is not None and cfg.finetune_epochs > 0:
+    if data is not None and cfg.finetune_epochs > 0 and quantizer.finetune:
         train(net, data.x_train, data.y_train, quant=quant, progress=progress, desc="fine-tune centroids",
               **_opt(cfg, cfg.finetune_epochs, cfg.finetune_lr_for(), 100))
-    log("quantize: " + ", ".join(f"{k} {cfg.bits_for(k, s.kind)} bits" for k, s in
-                                 zip(quant, net.specs)))
+    log("quantize: " + quant_text(quant))
     return quant
+
+
+def quant_text(quant: dict[str, QuantState]) -> str:
+    """``fc1 6 bits, fc2 6 bits, ...``: each layer's codebook index bits, for the log."""
+    return ", ".join(f"{k} {q.bits} bits" for k, q in quant.items())
 
 
 def step_encode(net: Network, quant: dict[str, QuantState], cfg: CompressionConfig, accel: AcceleratorConfig,
@@ -138,7 +148,7 @@ def step_encode(net: Network, quant: dict[str, QuantState], cfg: CompressionConf
     layers = []
     for s in net.specs:
         q = quant[s.name]
-        bits = cfg.bits_for(s.name, s.kind)
+        bits = q.bits
         form = encode_form(q.idx, bits, cfg.rel_bits_for(s.kind))
         layers.append(CompressedLayer(spec=s, bits=bits, centroids=q.centroids.astype(np.float32).copy(),
                                       indices=q.idx.copy(), form=form))
@@ -173,17 +183,21 @@ def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfi
     t = time.time()
     cm = step_encode(net, quant, cfg, accel, {**(meta or {}), "model": model, "baseline_test_error_pct": base_err,
                                              "pruned_test_error_pct": pruned_err})
-    err = cm.to_network().error_pct(data.x_test, data.y_test)
-    cm.meta["test_error_pct"] = err
+    cm.meta["test_error_pct"] = cm.to_network().error_pct(data.x_test, data.y_test)
+    cm.meta["n_test_images"] = int(len(data.x_test))
     stages["encode_s"] = time.time() - t
-    report = storage_report(cm)
-    report["total"].update(test_error_pct=err, baseline_test_error_pct=base_err, pruned_test_error_pct=pruned_err,
-                           n_test_images=int(len(data.x_test)))
-    return cm, report, stages
+    return cm, storage_report(cm), stages
+
+
+#: The accuracy figures a compressed model carries in its ``meta`` (measured by the flow that made it).
+ACCURACY_KEYS = ("test_error_pct", "baseline_test_error_pct", "pruned_test_error_pct", "n_test_images")
 
 
 def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
-    """Per-layer and total storage (Table 2 columns) plus EIE's on-chip footprint, apart."""
+    """Per-layer and total storage (Table 2 columns), with the model's measured test errors
+    beside them (None: not measured), plus EIE's on-chip footprint, apart, when ``eie`` and the
+    archive's machine is EIE."""
+    eie = eie and getattr(model.accel, "kind", "eie") == "eie"
     rows = []
     for l in model.layers:
         W = l.indices[:, :-1]
@@ -194,6 +208,8 @@ def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
             row.update(eie_footprint(l.indices, l.bits, model.accel))
         rows.append(row)
     total = total_storage(rows)
+    for k in ACCURACY_KEYS:
+        total[k] = model.meta.get(k)
     if eie:
         for k in ("eie_entries", "eie_fillers", "eie_spmat_bits", "eie_ptr_bits", "eie_padding_bits",
                   "eie_codebook_bits", "eie_total_bits"):
@@ -203,58 +219,6 @@ def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
 
 
 # ------------------------------------------------------------------- user weights
-def network_from_npz(path: str | os.PathLike) -> Network:
-    """A network from a user's ``.npz``: 2-D arrays are fc (out x in), 4-D are conv
-    (out x in x kh x kw); ``NAME_bias`` / ``NAME.bias`` is that layer's bias (zeros when absent).
-    Layers keep the file's order; ReLU is on for every layer but the last."""
-    from .config import LayerKind
-
-    p = Path(path)
-    try:
-        z = np.load(p, allow_pickle=False)
-    except FileNotFoundError:
-        raise ValueError(f"{p}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{p}: not a readable .npz of numpy arrays ({e})") from None
-    with z:
-        try:
-            arrays = {k: z[k] for k in z.files}
-        except ValueError as e:
-            raise ValueError(f"{p}: holds non-numeric or pickled data, which dcsim never loads ({e})") from None
-    biases = {}
-    weights = []
-    for k, a in arrays.items():
-        for suf in ("_bias", ".bias"):
-            if k.endswith(suf):
-                biases[k[: -len(suf)]] = a
-                break
-        else:
-            weights.append((k, a))
-    if not weights:
-        raise ValueError(f"{p}: no weight arrays found (need 2-D fc or 4-D conv arrays)")
-    specs, params = [], {}
-    for i, (k, a) in enumerate(weights):
-        if a.ndim not in (2, 4) or not np.issubdtype(a.dtype, np.floating) or a.size == 0:
-            raise ValueError(f"{p}: array {k!r} has shape {a.shape} and dtype {a.dtype}; "
-                             "weights must be non-empty float 2-D (fc, out x in) or 4-D (conv, out x in x kh x kw)")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{p}: array {k!r} holds NaN or inf")
-        kind = LayerKind.FC if a.ndim == 2 else LayerKind.CONV
-        b = biases.pop(k, None)
-        if b is None:
-            b = np.zeros(a.shape[0], dtype=np.float32)
-        if b.shape != (a.shape[0],):
-            raise ValueError(f"{p}: bias of {k!r} has shape {b.shape}; expected ({a.shape[0]},)")
-        specs.append(LayerSpec(k, kind, tuple(int(s) for s in a.shape), relu=i < len(weights) - 1))
-        params[k] = a.astype(np.float32)
-        params[k + "_bias"] = b.astype(np.float32)
-    if biases:
-        raise ValueError(f"{p}: bias {next(iter(biases))!r} has no matching weight array")
-    first = specs[0]
-    input_shape = (first.shape[1],) if first.kind.value == "fc" else (first.shape[1], 0, 0)
-    return Network(p.stem, input_shape, specs, params)
-
-
 def weight_error(original: Network, model: CompressedModel) -> list[dict]:
     """Per-layer error of the dequantized weights against the originals."""
     out = []

@@ -9,7 +9,7 @@ row has a pointer of ``ceil(log2(entries + 1))`` bits. This is the same
 interleaved-CSC format as the EIE streams (arch.encoding) for one PE and the
 transposed matrix, so one encoder serves both.
 
-Compression rates (DESIGN.md, Formats) are 32-bit dense bits over the bits of
+Compression rates (docs/design.md, "Formats") are 32-bit dense bits over the bits of
 this form:
 
 - P     : 32-bit float values + relative indices (with fillers) + pointers;
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch.config import AcceleratorConfig
-from arch.encoding import encode_layer
+from arch.encoding import StreamFormat, encode_layer
 
 from . import huffman
 
@@ -78,17 +78,11 @@ class StorageForm:
         return decode_form(v, z, self.row_ptr, self.n_rows, self.n_cols, self.rel_bits)
 
 
-def _form_config(bits: int, rel_bits: int) -> AcceleratorConfig:
-    word = 1 << max(3, math.ceil(math.log2(bits + rel_bits)))
-    return AcceleratorConfig(n_pe=1, index_bits=bits, rel_index_bits=rel_bits, sram_word_bits=word,
-                             spmat_sram_bytes=1 << 30)
-
-
 def encode_form(idx: np.ndarray, bits: int, rel_bits: int) -> StorageForm:
     """Build the storage form and its Huffman codes for an index matrix ``[W | b]``."""
     if idx.ndim != 2:
         raise ValueError(f"index matrix must be 2-D, got shape {idx.shape}")
-    streams = encode_layer(np.ascontiguousarray(idx.T), _form_config(bits, rel_bits))
+    streams = encode_layer(np.ascontiguousarray(idx.T), StreamFormat.smallest_word(1, bits, rel_bits))
     pe = streams.pes[0]
     v = np.asarray(pe.v)
     z = np.asarray(pe.z)
@@ -190,7 +184,7 @@ def eie_footprint(idx: np.ndarray, bits: int, accel: AcceleratorConfig) -> dict:
     per-PE (v, z) entries packed into SRAM words, per-PE column pointers, and a
     16-bit fixed-point codebook.
     """
-    cfg = accel.with_index_bits(bits)
+    cfg = accel.for_layer(bits)
     streams = encode_layer(idx, cfg)
     fp = streams.footprint()
     cb = (1 << bits) * 16

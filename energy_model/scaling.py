@@ -43,8 +43,11 @@ from __future__ import annotations
 
 import math
 
-#: Nodes dcsim scales to (the same as ``arch.config.TECH_NODES``; a test checks it).
-NODES = (45, 32, 28, 22, 16, 14, 10, 7)
+from arch.config import TECH_NODES
+from arch.errors import DcsimError
+
+#: Nodes dcsim scales to: the machine's allowed ``tech_node`` values.
+NODES = TECH_NODES
 BASE_NODE = 45
 
 STILLMAKER = ("Stillmaker & Baas, 'Scaling equations for the accurate prediction of CMOS device "
@@ -77,7 +80,7 @@ VDD_SOURCE = {
 SCALE_KINDS = ("logic", "sram", "wire", "dram", "leakage")
 
 
-class ScalingError(ValueError):
+class ScalingError(DcsimError, ValueError):
     """An unknown node or scale kind."""
 
 

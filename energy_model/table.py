@@ -16,16 +16,18 @@ An override file has the same shape as the data file::
     source = "LPDDR4 datasheet, ..."
     unit = "per bit"          # optional; if given it must match the entry's unit
 
-Every entry keeps a ``source`` string (DESIGN.md: every number carries its source).
+Every entry keeps a ``source`` string: every number carries its source.
 """
 from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from arch.errors import DcsimError
+from arch.fileio import read_toml
 
 from .scaling import NODES, SCALE_KINDS, ScalingError, scale_factor
 
@@ -33,7 +35,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 BASE_FILE = DATA_DIR / "45nm.toml"
 
 
-class EnergyTableError(ValueError):
+class EnergyTableError(DcsimError, ValueError):
     """A bad energy table, override file, node or entry. The message is one line naming it."""
 
 
@@ -86,18 +88,7 @@ def parse_node(tech_node: object) -> int:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EnergyTableError(f"energy table {path}: file not found") from None
-    except OSError as e:
-        raise EnergyTableError(f"energy table {path}: cannot read it ({e.strerror or e})") from None
-    try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise EnergyTableError(f"energy table {path}: not UTF-8 text, so not a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise EnergyTableError(f"energy table {path}: not valid TOML ({e})") from None
+    return read_toml(path, "energy table", EnergyTableError)
 
 
 def _positive(path: Path, name: str, value: object) -> float:

@@ -39,7 +39,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from arch.config import AcceleratorConfig
+from arch.config import PIPELINE_STAGES, AcceleratorConfig
 from arch.fixedpoint import LayerFormat
 
 from .image import LayerImage, layer_image
@@ -47,10 +47,7 @@ from .lnzd import LNZD
 from .pe import (COUNTER_BITS, LOAD_CODEBOOK, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_SPMAT, PE, load_addr_bits,
                  load_data_bits)
 
-__all__ = ["EIEArray", "PIPELINE_STAGES", "host_load_writes"]
-
-#: Pipeline stages after the entry fetch (P in docs/microarchitecture.md): the drain length.
-PIPELINE_STAGES = 4
+__all__ = ["EIEArray", "host_load_writes"]
 
 
 def host_load_writes(image: LayerImage, skip_zeros: bool = False) -> list[tuple[int, int, int, int]]:
@@ -87,7 +84,7 @@ class EIEArray(wiring.Component):
         img = self.image
         self.n_rows, self.n_cols = img.n_rows, img.n_cols
         self.n_passes, self.n_batches = img.n_passes, img.n_batches
-        self.streams = img.prep.streams[0]
+        self.streams = img.tiled.streams[0]
         self.pes = [PE(cfg, img, p, fmt, relu, host=self.host) for p in range(cfg.n_pe)]
         pe0 = self.pes[0]
         host_ports = {}

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch.config import AcceleratorConfig
-from arch.encoding import pack_words
-from sim.engine import PreparedLayer, prepare_layer
+from arch.encoding import EncodingError, pack_words
+from arch.tiling import TiledLayer, tile_layer
 
 __all__ = ["PEImage", "LayerImage", "layer_image", "words_to_ints"]
 
@@ -61,7 +61,7 @@ class LayerImage:
     """Every memory of the layer for one machine (see the module docstring for the layouts)."""
 
     cfg: AcceleratorConfig
-    prep: PreparedLayer
+    tiled: TiledLayer
     n_rows: int
     n_cols: int
     n_passes: int
@@ -82,16 +82,17 @@ class LayerImage:
 
 
 def layer_image(cfg: AcceleratorConfig, indices, codebook_q, x) -> LayerImage:
-    """Encode the layer (``prepare_layer``: passes, capacity checks) and lay out the memories."""
+    """Tile and encode the layer (:func:`arch.tiling.tile_layer`: passes, capacity checks) and lay
+    out the memories."""
     idx = np.asarray(indices)
-    prep = prepare_layer(idx, cfg)
+    prep = tile_layer(idx, cfg)
     n_rows, n_cols = prep.n_rows, prep.n_cols
     xv = [int(a) for a in np.asarray(x)]
     if len(xv) != n_cols:
-        raise ValueError(f"x has {len(xv)} activations for {n_cols} input columns")
+        raise EncodingError(f"x has {len(xv)} activations for {n_cols} input columns")
     cb = [int(c) for c in np.asarray(codebook_q)]
     if len(cb) > cfg.codebook_size:
-        raise ValueError(f"the codebook has {len(cb)} entries; index_bits = {cfg.index_bits} allows "
+        raise EncodingError(f"the codebook has {len(cb)} entries; index_bits = {cfg.index_bits} allows "
                          f"{cfg.codebook_size}")
     cb = cb + [0] * (cfg.codebook_size - len(cb))
     n_passes, n_batches = prep.n_passes, prep.n_batches
@@ -112,9 +113,9 @@ def layer_image(cfg: AcceleratorConfig, indices, codebook_q, x) -> LayerImage:
         z = np.concatenate(zs) if zs else np.zeros(0, np.int64)
         words = words_to_ints(pack_words(v, z, cfg)) if base else []
         if len(words) > cfg.spmat_words:
-            raise ValueError(f"PE {p} needs {len(words)} SRAM words; the config has spmat_words = {cfg.spmat_words}")
+            raise EncodingError(f"PE {p} needs {len(words)} SRAM words; the config has spmat_words = {cfg.spmat_words}")
         if ptrs and max(ptrs) >= (1 << cfg.pointer_bits):
-            raise ValueError(f"PE {p}: pointer {max(ptrs)} does not fit pointer_bits = {cfg.pointer_bits}")
+            raise EncodingError(f"PE {p}: pointer {max(ptrs)} does not fit pointer_bits = {cfg.pointer_bits}")
         words = words + [0] * (cfg.spmat_words - len(words))
         pes.append(PEImage(spmat=words, ptr_even=ptrs[0::2], ptr_odd=ptrs[1::2], n_entries=base, local_rows=rows))
     C, A = cfg.cols_per_batch, cfg.act_bits
@@ -127,5 +128,5 @@ def layer_image(cfg: AcceleratorConfig, indices, codebook_q, x) -> LayerImage:
             if j < n_cols:
                 w |= (xv[j] & mask) << (s * A)
         acts.append(w)
-    return LayerImage(cfg=cfg, prep=prep, n_rows=n_rows, n_cols=n_cols, n_passes=n_passes, n_batches=n_batches,
+    return LayerImage(cfg=cfg, tiled=prep, n_rows=n_rows, n_cols=n_cols, n_passes=n_passes, n_batches=n_batches,
                       ptr_stride=stride, pes=tuple(pes), codebook=cb, acts=acts, x=xv)

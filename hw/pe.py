@@ -37,11 +37,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from arch.config import AcceleratorConfig, Overflow
-from arch.fixedpoint import LayerFormat
+from arch.fixedpoint import LayerFormat, signed_max, signed_min
 
-from .image import words_to_ints  # noqa: F401  (re-exported)
-
-__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "words_to_ints", "LOAD_SPMAT",
+__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "LOAD_SPMAT",
            "LOAD_PTR_EVEN", "LOAD_PTR_ODD", "LOAD_CODEBOOK", "load_addr_bits", "load_data_bits"]
 
 #: Width of the cycle and busy counters.
@@ -62,20 +60,12 @@ def load_addr_bits(cfg: AcceleratorConfig, image) -> int:
     return (depth - 1).bit_length()
 
 
-def _smin(bits: int) -> int:
-    return -(1 << (bits - 1))
-
-
-def _smax(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
-
-
 def accumulate_value(m: Module, acc, t, fmt: LayerFormat):
     """``acc + t`` under the overflow rule, as an Amaranth value of shape ``signed(acc_bits)``."""
     s = Signal(signed(max(len(acc), len(t)) + 1))
     m.d.comb += s.eq(acc + t)
     if fmt.overflow is Overflow.SATURATE:
-        lo, hi = _smin(fmt.acc_bits), _smax(fmt.acc_bits)
+        lo, hi = signed_min(fmt.acc_bits), signed_max(fmt.acc_bits)
         return Mux(s > hi, hi, Mux(s < lo, lo, s))   # in range: the assignment's truncation is exact
     return s[:fmt.acc_bits].as_signed()
 
@@ -88,7 +78,7 @@ def writeback_value(m: Module, acc, fmt: LayerFormat, relu: bool):
         m.d.comb += y.eq((acc + (1 << (r - 1))) >> r)
     else:
         m.d.comb += y.eq(acc)
-    lo, hi = _smin(fmt.act_bits), _smax(fmt.act_bits)
+    lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
     if relu:
         lo = 0
     out = Signal(signed(fmt.act_bits))

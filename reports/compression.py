@@ -47,9 +47,18 @@ def storage_tables(report: dict) -> str:
         summary += f"; test error {t['test_error_pct']:.2f}%"
         if t.get("baseline_test_error_pct") is not None:
             summary += f" (baseline {t['baseline_test_error_pct']:.2f}%)"
+    else:
+        summary += "; accuracy not measured"
     out.append("")
     out.append(summary)
     return "\n".join(out)
+
+
+def weight_error_table(report: dict) -> str:
+    """The per-layer error of the dequantized weights (``dcsim compress --weights``, no retraining)."""
+    return format_table(report["layers"], [("layer", "layer"), ("weight_rms_error", "RMS error"),
+                                           ("weight_rel_error", "rel. error"), ("weight_max_abs_error", "max |error|")],
+                        title="Weight error of the dequantized weights (no retraining)")
 
 
 def write_compression_report(out_dir: str | Path, report: dict) -> list[Path]:

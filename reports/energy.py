@@ -1,4 +1,6 @@
-"""Energy reports: per-layer energy by component, the SRAM-vs-DRAM scenarios, energy.png.
+"""Energy reports: per-layer energy by component, the scenarios of where the weights live,
+energy.png. They format ``energy.json`` (``EnergyResult.to_doc``, energy_model/); nothing here
+computes an energy.
 
 Everything is per inference (one input vector through the layer), in pJ, us, W.
 """
@@ -6,103 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from energy_model import COMPONENTS, layer_energy, scenario_energies
-
 from .plots import save_png
 from .tables import format_table, write_csv, write_json
-
-
-def _per_inference(accesses: dict, runs: int) -> dict:
-    return {c: {k: v / runs for k, v in rw.items()} for c, rw in accesses.items()}
-
-
-def energy_doc(run, table, *, leakage: bool = False, dram_form_bits: dict[str, int] | None = None,
-               independent_layers: bool = False) -> dict:
-    """Per-layer energy (per inference) and the three scenarios for a ``sim.network.SimRun``.
-
-    ``dram_form_bits`` (layer name -> bits) is the compressed form scenario (b) fetches from
-    DRAM; for an archive, Deep Compression's storage form after P+Q. With
-    ``independent_layers`` (the EIE benchmark layers), each layer is its own workload: the
-    scenarios and the on-chip fit are computed per layer (``scenarios_per_layer``) and the
-    model-level ``scenarios`` sum them.
-    """
-    layers, scen_in = [], []
-    for sl in run.layers:
-        r, cfg = sl.result, sl.config
-        acc = _per_inference(r.accesses, r.runs)
-        cyc = r.cycles / r.runs
-        e = layer_energy(acc, cyc, cfg, table, leakage=leakage)
-        row = {"layer": sl.name, "rows": r.n_rows, "cols": r.n_cols, "cycles": cyc, "latency_us": e["latency_us"],
-               "total_pJ": e["total_pJ"], "power_W": e["power_W"],
-               "frames_per_s": 1e6 / e["latency_us"] if e["latency_us"] else 0.0,
-               "frames_per_J": 1e12 / e["total_pJ"] if e["total_pJ"] else 0.0}
-        for c, v in e["energy_pJ"].items():
-            row[f"{c}_pJ"] = v
-        row["leakage_pJ"] = e["leakage_pJ"]
-        layers.append(row)
-        layers[-1]["_sources"] = e["sources"]
-        scen_in.append({"name": sl.name, "n_rows": r.n_rows, "n_cols": r.n_cols, "dense_weights": r.n_rows * r.n_cols,
-                        "nnz_weights": sl.nnz_weights, "entries": sl.stored_entries,
-                        "max_pe_entries": sl.max_pe_entries,
-                        "index_bits": cfg.index_bits, "rel_index_bits": cfg.rel_index_bits,
-                        "pointer_bits": cfg.pointer_bits, "act_nnz": r.broadcasts / r.runs,
-                        "macs_sparse": (r.entries - r.fillers) / r.runs, "sim_accesses": acc, "cycles": cyc,
-                        "b_dram_bits": (dram_form_bits or {}).get(sl.name)})
-    cfg0 = run.layers[0].config
-    per_layer = None
-    if independent_layers:
-        per_layer = {d["name"]: scenario_energies([d], sl.config, table, leakage=leakage)
-                     for d, sl in zip(scen_in, run.layers)}
-        scen = _sum_scenarios(list(per_layer.values()))
-    else:
-        scen = scenario_energies(scen_in, cfg0, table, leakage=leakage)
-    sources = {}
-    for l in layers:
-        for k, v in l.pop("_sources").items():
-            sources.setdefault(k, v)
-    tot_pJ = sum(l["total_pJ"] for l in layers)
-    tot_us = sum(l["latency_us"] for l in layers)
-    total = {"layer": "total", "cycles": sum(l["cycles"] for l in layers), "latency_us": tot_us, "total_pJ": tot_pJ,
-             "power_W": tot_pJ * 1e-12 / (tot_us * 1e-6) if tot_us else 0.0,
-             "frames_per_s": 1e6 / tot_us if tot_us else 0.0, "frames_per_J": 1e12 / tot_pJ if tot_pJ else 0.0}
-    for c in COMPONENTS:
-        total[f"{c}_pJ"] = sum(l.get(f"{c}_pJ", 0.0) for l in layers)
-    total["leakage_pJ"] = sum(l["leakage_pJ"] for l in layers)
-    doc = {"name": run.name, "tech_node_nm": table.node, "energy_table_override": table.override,
-           "layers": layers, "total": total, "scenarios": scen, "sources": {**sources, **scen.get("sources", {})}}
-    if per_layer is not None:
-        doc["scenarios_per_layer"] = {k: {"a_pJ": v["scenarios"]["a"]["total_pJ"], "b_pJ": v["scenarios"]["b"]["total_pJ"],
-                                          "c_pJ": v["scenarios"]["c"]["total_pJ"], "a_over_c": v["a_over_c"],
-                                          "b_over_c": v["b_over_c"], "fits_on_chip": v["fits_on_chip"]}
-                                      for k, v in per_layer.items()}
-    return doc
-
-
-def run_energy_doc(run, table, model=None, *, leakage: bool = False) -> dict:
-    """:func:`energy_doc` of a simulated archive (``model``, a CompressedModel) or benchmark layers (None).
-
-    For an archive, scenario (b) fetches Deep Compression's P+Q storage form of each layer;
-    benchmark layers are independent workloads that fetch their EIE streams.
-    ``dcsim energy`` / ``dcsim report`` and the design-space sweeps share this.
-    """
-    form = None
-    if model is not None:
-        from compress.pipeline import storage_report
-        form = {l["layer"]: int(l["storage_bits_pq"]) for l in storage_report(model, eie=False)["layers"]}
-    return energy_doc(run, table, leakage=leakage, dram_form_bits=form, independent_layers=model is None)
-
-
-def _sum_scenarios(results: list[dict]) -> dict:
-    """Independent workloads side by side: totals add, the ratios are of the totals."""
-    out = {"scenarios": {}, "fits_on_chip": all(r["fits_on_chip"] for r in results),
-           "sources": results[0].get("sources", {})}
-    for k in ("a", "b", "c"):
-        out["scenarios"][k] = {"total_pJ": sum(r["scenarios"][k]["total_pJ"] for r in results),
-                               "dram_bits": sum(r["scenarios"][k].get("dram_bits", 0) for r in results)}
-    c = out["scenarios"]["c"]["total_pJ"]
-    out["a_over_c"] = out["scenarios"]["a"]["total_pJ"] / c if c else None
-    out["b_over_c"] = out["scenarios"]["b"]["total_pJ"] / c if c else None
-    return out
 
 
 ENERGY_COLUMNS = [("layer", "layer"), ("cycles", "cycles"), ("latency_us", "latency (us)"),
@@ -114,9 +21,11 @@ def energy_tables(doc: dict) -> str:
     """Printed summary: per-layer energy, the component breakdown and the scenarios."""
     rows = doc["layers"] + [doc["total"]]
     out = [format_table(rows, ENERGY_COLUMNS, title=f"Energy per inference ({doc['tech_node_nm']} nm)")]
-    comp = [("layer", "layer")] + [(f"{c}_pJ", f"{c} (pJ)") for c in COMPONENTS if doc["total"].get(f"{c}_pJ")]
+    comp = [("layer", "layer")] + [(f"{c}_pJ", f"{c} (pJ)") for c in doc["components"] if doc["total"].get(f"{c}_pJ")]
     out += ["", format_table(rows, comp, title="Energy by component (pJ per inference)")]
     s = doc["scenarios"]
+    if not s:
+        return "\n".join(out)
     srows = [{"scenario": name, "energy_pJ": v["total_pJ"], "dram_bits": v.get("dram_bits", 0)}
              for name, v in s["scenarios"].items()]
     out += ["", format_table(srows, [("scenario", "scenario"), ("energy_pJ", "energy (pJ)"),
@@ -140,7 +49,7 @@ def plot_energy_breakdown(doc: dict, path=None):
     from matplotlib.figure import Figure
 
     layers = doc["layers"]
-    comps = [c for c in COMPONENTS if any(l.get(f"{c}_pJ", 0) for l in layers)]
+    comps = [c for c in doc["components"] if any(l.get(f"{c}_pJ", 0) for l in layers)]
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     bottom = [0.0] * len(layers)

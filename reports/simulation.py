@@ -1,4 +1,4 @@
-"""The simulator's per-layer table, sim.json and sim_layers.csv."""
+"""The simulator's per-layer table, sim.json and sim_layers.csv (formatting only)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,32 +14,54 @@ SIM_COLUMNS = [
 ]
 
 
+def machine_text(cfg: dict) -> str:
+    """The machine in a few words: ``64 PEs, FIFO 8, 800 MHz`` (EIE), else its kind and clock."""
+    parts = []
+    if "n_pe" in cfg:
+        parts.append(f"{cfg['n_pe']} PEs")
+    if "fifo_depth" in cfg:
+        parts.append(f"FIFO depth {cfg['fifo_depth']}")
+    if not parts:
+        parts.append(f"the {cfg.get('kind', '?')} machine")
+    return ", ".join(parts + [f"{cfg['clock_mhz']:g} MHz"])
+
+
 def _display(row: dict) -> dict:
     r = dict(row)
-    r["load_balance_efficiency_pct"] = 100.0 * row.get("load_balance_efficiency", 0.0)
-    r["useful_efficiency_pct"] = 100.0 * row.get("useful_efficiency", 0.0)
-    runs = max(1, row.get("inputs", 1))
-    if "max_pe_busy_cycles" in row:
-        r["max_pe_busy_per_input"] = row["max_pe_busy_cycles"] / runs
+    for k in ("load_balance_efficiency", "useful_efficiency"):
+        if k in row:
+            r[f"{k}_pct"] = 100.0 * row[k]
     return r
 
 
 def sim_table(doc: dict) -> str:
-    """The printed table: per layer and the total, per input vector, with units."""
+    """The printed table: per layer and the total, per input vector, with units (columns the
+    machine does not report are left out)."""
     rows = [_display(r) for r in doc["layers"]]
     t = doc["total"]
-    rows.append({"layer": "total", "inputs": t["inputs"], "cycles_per_input": t["cycles_per_input"],
-                 "latency_us_per_input": t["latency_us_per_input"], "filler_pct": t["filler_pct"],
-                 "engine_seconds": t["engine_seconds"]})
-    cfg = doc["accelerator_config"]
-    title = (f"Cycle-level simulation ({cfg['n_pe']} PEs, FIFO depth {cfg['fifo_depth']}, "
-             f"{cfg['clock_mhz']:g} MHz; figures per input vector)")
-    return format_table(rows, SIM_COLUMNS, title=title)
+    rows.append({"layer": "total", **{k: t[k] for k in ("inputs", "cycles_per_input", "latency_us_per_input",
+                                                        "filler_pct", "engine_seconds") if k in t}})
+    cols = [(k, h) for k, h in SIM_COLUMNS if any(k in r for r in rows)]
+    title = f"Cycle-level simulation ({machine_text(doc['accelerator_config'])}; figures per input vector)"
+    return format_table(rows, cols, title=title)
+
+
+def print_simulation(doc: dict) -> None:
+    """The table, the accuracy next to the float model's, and whether the run was verified."""
+    print(sim_table(doc))
+    if "accuracy" in doc:
+        a = doc["accuracy"]
+        print(f"\naccuracy on {a['n']} inputs: engine (fixed point) {a['engine_fixed_point_error_pct']:.2f}% error, "
+              f"float model {a['float_model_error_pct']:.2f}% error; same prediction on "
+              f"{a['engine_vs_float_agreement_pct']:.2f}%")
+    if doc.get("verified"):
+        print("verified: the engine's outputs equal the fixed-point reference bit for bit")
 
 
 def write_sim_report(out_dir: str | Path, doc: dict) -> list[Path]:
-    """Write sim.json and sim_layers.csv into ``out_dir``."""
+    """Write sim.json and sim_layers.csv (the flat per-layer figures) into ``out_dir``."""
     d = Path(out_dir)
     write_json(d / "sim.json", doc)
-    write_csv(d / "sim_layers.csv", doc["layers"])
+    write_csv(d / "sim_layers.csv", [{k: v for k, v in r.items() if not isinstance(v, (dict, list))}
+                                     for r in doc["layers"]])
     return [d / "sim.json", d / "sim_layers.csv"]

@@ -2,11 +2,10 @@
 
 Two steps, so one encoding serves many input vectors:
 
-* :func:`prepare_layer` splits the layer into output passes of ``cfg.rows_per_pass`` rows,
-  encodes each pass with :func:`arch.encoding.encode_layer` (each pass is a layer of its own,
-  so PE ``p`` keeps rows ``i mod n_pe``), checks that it fits the sparse-matrix SRAM, and
-  flattens the streams into contiguous arrays (:class:`PreparedLayer`). Input batches are
-  column ranges of ``cfg.cols_per_batch`` columns of the same streams.
+* :func:`prepare_layer` tiles the layer (:func:`arch.tiling.tile_layer`: output passes of
+  ``cfg.rows_per_pass`` rows, each encoded as a layer of its own, input batches of
+  ``cfg.cols_per_batch`` columns, the capacity checks) and flattens the streams into
+  contiguous arrays (:class:`PreparedLayer`).
 * :func:`run_layer` runs one input vector through every tile (passes outer, batches inner)
   in a jitted cycle loop and returns a :class:`~sim.results.LayerResult`.
 
@@ -38,26 +37,20 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from arch.config import AcceleratorConfig, Overflow
-from arch.encoding import EIEStreams, EncodingError, check_capacity, encode_layer
-from arch.fixedpoint import LayerFormat, writeback
+from arch.config import ACCESS_COMPONENTS, PIPELINE_STAGES, AcceleratorConfig, Overflow
+from arch.fixedpoint import LayerFormat, signed_max, signed_min, writeback
+from arch.tiling import TiledLayer, tile_layer
 
-from .results import LayerResult, empty_accesses
+from .results import EIELayerResult, empty_accesses
 
-__all__ = ["PIPELINE_STAGES", "PreparedLayer", "prepare_layer", "run_layer", "check_inputs", "accesses_from_counts"]
-
-#: Pipeline stages after the entry fetch (P in docs/microarchitecture.md): the drain length.
-PIPELINE_STAGES = 4
+__all__ = ["PreparedLayer", "prepare_layer", "run_layer", "check_inputs", "accesses_from_counts"]
 
 @dataclass(frozen=True, eq=False)
 class PreparedLayer:
-    """A layer encoded for one AcceleratorConfig and flattened for the engine.
+    """A layer tiled and encoded for one AcceleratorConfig (arch/tiling.py) and flattened for the engine.
 
     Attributes:
-        cfg: the machine.
-        n_rows, n_cols: the layer's shape (outputs x inputs, bias column included).
-        pass_bounds: int64 ``(n_passes + 1,)``; pass ``k`` is rows ``[pass_bounds[k], pass_bounds[k+1])``.
-        batch_bounds: int64 ``(n_batches + 1,)``; batch ``b`` is columns ``[batch_bounds[b], batch_bounds[b+1])``.
+        tiled: the passes, batches and per-pass streams (:class:`~arch.tiling.TiledLayer`).
         vz: uint16, every entry of every pass and PE as ``v | z << 8`` (pass-major, then PE, then
             entry address; ``index_bits`` and ``rel_index_bits`` are at most 8).
         entry_base: int64 ``(n_passes, n_pe)``: where PE ``p``'s stream of pass ``k`` starts in vz
@@ -65,46 +58,34 @@ class PreparedLayer:
         col_ptr: int64 ``(n_passes, n_cols + 1, n_pe)``: ``col_ptr[k, j, p]`` is PE ``p``'s pointer
             ``j`` in pass ``k`` (an entry address local to that PE's stream of that pass). Column-major
             in the PE so that one column's pointers of all PEs are adjacent in memory.
-        streams: the per-pass :class:`~arch.encoding.EIEStreams` (read-only views).
         max_index: the largest codebook index the layer uses (0 if none).
         max_column_entries: the most entries one PE has in one column (0 if none).
-        pe_entries: int64 ``(n_pe,)``: each PE's entries over all passes (what its sparse-matrix
-            SRAM must hold).
     """
 
-    cfg: AcceleratorConfig
-    n_rows: int
-    n_cols: int
-    pass_bounds: np.ndarray
-    batch_bounds: np.ndarray
+    tiled: TiledLayer
     vz: np.ndarray
     entry_base: np.ndarray
     col_ptr: np.ndarray
-    streams: tuple[EIEStreams, ...]
     max_index: int
     max_column_entries: int
-    pe_entries: np.ndarray | None = None
 
     @property
     def calendar_size(self) -> int:
         """The engine's event-calendar length: a power of two > the longest column + 1 cycles."""
         return 1 << (self.max_column_entries + 2).bit_length()
 
-    @property
-    def n_pe(self) -> int:
-        return self.cfg.n_pe
-
-    @property
-    def n_passes(self) -> int:
-        return int(self.pass_bounds.shape[0] - 1)
-
-    @property
-    def n_batches(self) -> int:
-        return int(self.batch_bounds.shape[0] - 1)
-
-    @property
-    def n_tiles(self) -> int:
-        return self.n_passes * self.n_batches
+    # the tiling, for the engines and their callers
+    cfg = property(lambda self: self.tiled.cfg)
+    n_rows = property(lambda self: self.tiled.n_rows)
+    n_cols = property(lambda self: self.tiled.n_cols)
+    n_pe = property(lambda self: self.tiled.n_pe)
+    pass_bounds = property(lambda self: self.tiled.pass_bounds)
+    batch_bounds = property(lambda self: self.tiled.batch_bounds)
+    streams = property(lambda self: self.tiled.streams)
+    pe_entries = property(lambda self: self.tiled.pe_entries)
+    n_passes = property(lambda self: self.tiled.n_passes)
+    n_batches = property(lambda self: self.tiled.n_batches)
+    n_tiles = property(lambda self: self.tiled.n_tiles)
 
     @property
     def total_entries(self) -> int:
@@ -112,76 +93,44 @@ class PreparedLayer:
         return int(self.vz.shape[0])
 
 
-def _bounds(n: int, step: int) -> np.ndarray:
-    """``[0, step, 2 step, ..., n]``; at least one (possibly empty) range."""
-    k = max(1, -(-n // step))
-    b = np.minimum(np.arange(k + 1, dtype=np.int64) * step, n)
-    b[-1] = n
-    return b
-
-
 def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bool = True) -> PreparedLayer:
-    """Encode a layer for ``cfg`` once, into the arrays the engines run from.
+    """Tile and encode a layer for ``cfg`` once (:func:`arch.tiling.tile_layer`), into the arrays the
+    engines run from.
 
     Args:
         indices: 2-D integer codebook indices, rows = outputs, columns = inputs (the bias, if
             any, is already the last column; all columns are treated alike).
         cfg: the machine (n_pe, fifo_depth, act_regs_per_pe, widths, SRAM size).
         enforce_capacity: refuse a layer that does not fit the sparse-matrix SRAM (the
-            default). The energy model passes False: the timing does not depend on the SRAM
-            size, and it charges the part that does not fit as DRAM traffic instead.
+            default); see :func:`arch.tiling.tile_layer`.
 
     Returns:
         A reusable :class:`PreparedLayer`.
 
     Raises:
-        EncodingError: indices not 2-D / not integer / out of the ``index_bits`` range, or a PE's
-            streams do not fit its sparse-matrix SRAM (per pass, and all passes together: the
-            SRAMs are loaded once before the layer).
+        EncodingError: as :func:`arch.tiling.tile_layer`.
     """
-    a = np.asarray(indices)
-    if a.ndim != 2:
-        raise EncodingError(f"indices must be a 2-D (out x in) array; got {a.ndim}-D with shape {a.shape}")
-    n_rows, n_cols = (int(s) for s in a.shape)
-    n_pe = cfg.n_pe
-    pass_bounds = _bounds(n_rows, cfg.rows_per_pass)
-    batch_bounds = _bounds(n_cols, cfg.cols_per_batch)
-    n_pass = pass_bounds.shape[0] - 1
-
-    streams: list[EIEStreams] = []
+    tiled = tile_layer(indices, cfg, enforce_capacity)
+    n_pe, n_pass, n_cols = cfg.n_pe, tiled.n_passes, tiled.n_cols
     vzs = []
     entry_base = np.zeros((n_pass, n_pe), dtype=np.int64)
     col_ptr = np.zeros((n_pass, n_cols + 1, n_pe), dtype=np.int64)
-    per_pe_total = np.zeros(n_pe, dtype=np.int64)
     base = 0
     max_index = 0
-    for k in range(n_pass):
-        s = encode_layer(a[pass_bounds[k]:pass_bounds[k + 1]], cfg)
-        if enforce_capacity:
-            check_capacity(s, cfg)
-        streams.append(s)
+    for k, s in enumerate(tiled.streams):
         for p, pe in enumerate(s.pes):
             entry_base[k, p] = base
             base += pe.n_entries
-            per_pe_total[p] += pe.n_entries
             col_ptr[k, :, p] = pe.col_ptr
             vzs.append(pe.v.astype(np.uint16) | (pe.z.astype(np.uint16) << 8))
             if pe.n_entries:
                 max_index = max(max_index, int(pe.v.max()))
-    cap = cfg.spmat_capacity_entries
-    if enforce_capacity and n_pass > 1 and per_pe_total.size and int(per_pe_total.max()) > cap:
-        p = int(np.argmax(per_pe_total))
-        raise EncodingError(
-            f"PE {p} needs {int(per_pe_total[p])} entries over the layer's {n_pass} output passes but its "
-            f"sparse-matrix SRAM holds {cap} ({cfg.spmat_sram_bytes} bytes of {cfg.sram_word_bits}-bit words)")
     vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)
     max_col = int(np.diff(col_ptr, axis=1).max()) if col_ptr.size > n_pass * n_pe else 0
-    for arr in (pass_bounds, batch_bounds, vz, entry_base, col_ptr):
+    for arr in (vz, entry_base, col_ptr):
         arr.flags.writeable = False
-    return PreparedLayer(cfg=cfg, n_rows=n_rows, n_cols=n_cols, pass_bounds=pass_bounds,
-                         batch_bounds=batch_bounds, vz=vz, entry_base=entry_base, col_ptr=col_ptr,
-                         streams=tuple(streams), max_index=max_index,
-                         max_column_entries=max_col, pe_entries=per_pe_total)
+    return PreparedLayer(tiled=tiled, vz=vz, entry_base=entry_base, col_ptr=col_ptr, max_index=max_index,
+                         max_column_entries=max_col)
 
 
 def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +148,7 @@ def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[
     if xv.shape != (prep.n_cols,):
         raise ValueError(f"x must have shape ({prep.n_cols},) (one activation per input column, bias "
                          f"included); got {xv.shape}")
-    lo, hi = -(1 << (fmt.act_bits - 1)), (1 << (fmt.act_bits - 1)) - 1
+    lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
     if xv.size and (int(xv.min()) < lo or int(xv.max()) > hi):
         raise ValueError(f"activations span {int(xv.min())}..{int(xv.max())}; the {fmt.act_bits}-bit "
                          f"activation format allows {lo}..{hi}")
@@ -210,18 +159,19 @@ def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[
 
 def make_result(prep: PreparedLayer, acc: np.ndarray, fmt: LayerFormat, relu: bool, tile_cycles,
                 busy, stalled, entries: int, fillers: int, broadcasts: int, accesses: dict,
-                seconds: float) -> LayerResult:
-    """Write-back (arithmetic contract) and the LayerResult; idle = cycles - busy - stalled per PE."""
+                seconds: float) -> EIELayerResult:
+    """Write-back (arithmetic contract) and the result; idle = cycles - busy - stalled per PE."""
     tc = [int(c) for c in tile_cycles]
     cycles = sum(tc)
     busy = np.asarray(busy, dtype=np.int64).copy()
     stalled = np.asarray(stalled, dtype=np.int64).copy()
     idle = cycles - busy - stalled
-    return LayerResult(n_pe=prep.n_pe, n_rows=prep.n_rows, n_cols=prep.n_cols,
-                       outputs=writeback(np.asarray(acc, dtype=np.int64), fmt, relu).astype(np.int64),
-                       cycles=cycles, tile_cycles=tc, busy=busy, idle=idle, stalled=stalled,
-                       entries=int(entries), fillers=int(fillers), broadcasts=int(broadcasts),
-                       accesses=accesses, engine_seconds=float(seconds))
+    return EIELayerResult(n_rows=prep.n_rows, n_cols=prep.n_cols,
+                          outputs=writeback(np.asarray(acc, dtype=np.int64), fmt, relu).astype(np.int64),
+                          cycles=cycles, accesses=accesses, engine_seconds=float(seconds), n_pe=prep.n_pe,
+                          tile_cycles=tc, busy=busy, idle=idle, stalled=stalled, entries=int(entries),
+                          fillers=int(fillers), broadcasts=int(broadcasts), stored_entries=prep.total_entries,
+                          max_pe_entries=prep.tiled.max_pe_entries, n_tiles=prep.n_tiles)
 
 
 # ---------------------------------------------------------------------------
@@ -451,7 +401,7 @@ def accesses_from_counts(prep: PreparedLayer, entries: int, fillers: int, broadc
     useful = entries - fillers
     n_passes = prep.n_passes
     batch_cols = prep.n_cols          # the batches' columns, summed over the batches of one pass
-    acc = empty_accesses()
+    acc = empty_accesses(ACCESS_COMPONENTS)
     acc["spmat_sram"]["reads"] = spmat_reads
     acc["ptr_sram"]["reads"] = 2 * pops
     acc["act_regs"]["reads"] = n_passes * batch_cols + useful
@@ -470,7 +420,7 @@ def accesses_from_counts(prep: PreparedLayer, entries: int, fillers: int, broadc
 
 
 def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: LayerFormat,
-              relu: bool) -> LayerResult:
+              relu: bool) -> EIELayerResult:
     """Run one input vector through the layer, cycle by cycle (Numba).
 
     Args:
@@ -482,7 +432,7 @@ def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: L
         relu: apply ReLU at write-back.
 
     Returns:
-        LayerResult with the outputs (int64, activation format), cycles per tile, per-PE
+        EIELayerResult with the outputs (int64, activation format), cycles per tile, per-PE
         busy/idle/stalled cycles, entry/filler/broadcast counts and the access counts.
     """
     t0 = time.perf_counter()

@@ -15,11 +15,10 @@ from collections import deque
 
 import numpy as np
 
-from arch.config import Overflow
-from arch.fixedpoint import LayerFormat, writeback
+from arch.config import ACCESS_COMPONENTS, PIPELINE_STAGES, Overflow
+from arch.fixedpoint import LayerFormat, signed_max, signed_min
 
-from .engine import PIPELINE_STAGES, PreparedLayer, check_inputs
-from .results import LayerResult, empty_accesses
+from .engine import PreparedLayer, check_inputs, make_result
 
 __all__ = ["run_layer_python", "TileError"]
 
@@ -31,10 +30,10 @@ class TileError(AssertionError):
 def _add(acc: int, t: int, fmt: LayerFormat) -> int:
     """``acc + t`` under the overflow rule (arch.fixedpoint.accumulate on Python ints)."""
     s = acc + t
-    half = 1 << (fmt.acc_bits - 1)
+    lo, hi = signed_min(fmt.acc_bits), signed_max(fmt.acc_bits)
     if fmt.overflow is Overflow.SATURATE:
-        return min(max(s, -half), half - 1)
-    return (s + half) % (1 << fmt.acc_bits) - half
+        return min(max(s, lo), hi)
+    return (s - lo) % (1 << fmt.acc_bits) + lo
 
 
 class _Tile:
@@ -49,7 +48,7 @@ class _Tile:
         self.last_word = [None] * n_pe               # word of the PE's previous fetch in the tile
 
 
-def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu: bool) -> LayerResult:
+def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu: bool):
     """Same contract and result as :func:`sim.engine.run_layer`, in plain Python (slow)."""
     t_start = time.perf_counter()
     cb, xv = check_inputs(prep, codebook_q, x, fmt)
@@ -64,7 +63,7 @@ def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu:
     busy, idle, stalled = [0] * N, [0] * N, [0] * N
     tile_cycles: list[int] = []
     entries = fillers = broadcasts = 0
-    A = empty_accesses()
+    A = {c: {"reads": 0, "writes": 0} for c in ACCESS_COMPONENTS}
     pass_bounds = [int(b) for b in prep.pass_bounds]
     batch_bounds = [int(b) for b in prep.batch_bounds]
     n_passes, n_batches = len(pass_bounds) - 1, len(batch_bounds) - 1
@@ -182,9 +181,7 @@ def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu:
         if n_passes > 1:
             A["act_sram"]["writes"] += row1 - row0
 
-    outputs = writeback(np.array(acc, dtype=np.int64), fmt, relu).astype(np.int64)
-    return LayerResult(n_pe=N, n_rows=prep.n_rows, n_cols=prep.n_cols, outputs=outputs,
-                       cycles=sum(tile_cycles), tile_cycles=tile_cycles,
-                       busy=np.array(busy, dtype=np.int64), idle=np.array(idle, dtype=np.int64),
-                       stalled=np.array(stalled, dtype=np.int64), entries=entries, fillers=fillers,
-                       broadcasts=broadcasts, accesses=A, engine_seconds=time.perf_counter() - t_start)
+    res = make_result(prep, np.array(acc, dtype=np.int64), fmt, relu, tile_cycles, busy, stalled, entries,
+                      fillers, broadcasts, A, time.perf_counter() - t_start)
+    assert np.array_equal(res.idle, idle), "idle cycles counted one by one differ from cycles - busy - stalled"
+    return res

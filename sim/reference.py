@@ -1,7 +1,7 @@
 """The functional reference: numpy, dense fixed point, exactly arch/fixedpoint.py.
 
 This is the golden model the cycle-level engine (sim/engine.py) and the RTL
-(hw/) are compared with, bit for bit (DESIGN.md, contracts 1 and 3). It knows
+(hw/) are compared with, bit for bit (docs/design.md, "Contracts"). It knows
 nothing about PEs, FIFOs or streams: a layer is the matrix of codebook indices
 and a batch of integer input vectors.
 
@@ -34,7 +34,7 @@ import numpy as np
 
 from arch.config import AcceleratorConfig, Overflow
 from arch.fixedpoint import (LayerFormat, accumulate, dequantize_acts, layer_format, one, quantize_acts,
-                             quantize_codebook, writeback)
+                             quantize_codebook, signed_max, signed_min, writeback)
 
 __all__ = ["reference_layer", "layer_input", "ModelFormats", "model_formats", "NetworkReference",
            "reference_network"]
@@ -45,18 +45,10 @@ ModelFormats = list[LayerFormat]
 _CHUNK_COLS = 256  # columns gathered (indices -> integer weights) at a time; bounds memory for huge layers
 
 
-def _smin(bits: int) -> int:
-    return -(1 << (bits - 1))
-
-
-def _smax(bits: int) -> int:
-    return (1 << (bits - 1)) - 1
-
-
 def _check_ints(name: str, a: np.ndarray, bits: int) -> None:
-    if a.size and (int(a.min()) < _smin(bits) or int(a.max()) > _smax(bits)):
+    if a.size and (int(a.min()) < signed_min(bits) or int(a.max()) > signed_max(bits)):
         raise ValueError(f"{name} hold values outside the signed {bits}-bit range "
-                         f"[{_smin(bits)}, {_smax(bits)}]: min {int(a.min())}, max {int(a.max())}")
+                         f"[{signed_min(bits)}, {signed_max(bits)}]: min {int(a.min())}, max {int(a.max())}")
 
 
 def reference_layer(indices: np.ndarray, codebook_q: np.ndarray, x: np.ndarray, fmt: LayerFormat,
@@ -99,7 +91,7 @@ def reference_layer(indices: np.ndarray, codebook_q: np.ndarray, x: np.ndarray, 
     B = xa.shape[0]
 
     s = fmt.product_shift
-    lo, hi = _smin(fmt.acc_bits), _smax(fmt.acc_bits)
+    lo, hi = signed_min(fmt.acc_bits), signed_max(fmt.acc_bits)
     cols = np.flatnonzero(np.any(xa != 0, axis=0)) if B else np.zeros(0, dtype=np.int64)
     wrap = fmt.overflow is Overflow.WRAP
 

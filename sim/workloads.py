@@ -6,10 +6,10 @@ those figures:
 
 - **weights**: exactly ``round(weight_density * n_in * n_out)`` nonzero positions,
   a uniformly random subset of the matrix; their values are drawn from
-  N(0, 0.05) and weight-shared as :func:`compress.quantize.quantize_matrix`
-  does (k-means with linear initialisation over the nonzeros into
-  ``2**index_bits - 1`` shared values; index 0 is the zero weight, centroid 0 is
-  0). Only the nonzero values are ever held as floats, so VGG-6 (25088 x 4096)
+  N(0, 0.05) and weight-shared by compress's ``kmeans`` quantizer
+  (:func:`compress.methods.share_values` with :data:`SHARING`: k-means with linear
+  initialisation over the nonzeros into ``2**index_bits - 1`` shared values; index 0 is
+  the zero weight, centroid 0 is 0). Only the nonzero values are ever held as floats, so VGG-6 (25088 x 4096)
   costs its 100 MB of uint8 indices and little more.
 - **activations**: exactly ``round(act_density * n_in)`` nonzero positions,
   uniformly at random; their values are post-ReLU-like, positive and uniform
@@ -29,13 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from arch.config import AcceleratorConfig
-from compress.kmeans import kmeans_1d
-from compress.quantize import index_dtype
+from arch.fixedpoint import signed_max
+from compress.config import CompressionConfig, KMeansInit
+from compress.methods import index_dtype, share_values
 
 __all__ = ["LayerShape", "EIE_LAYERS", "LAYER_NAMES", "Workload", "make_workload", "parse_layer_names"]
 
 WEIGHT_STD = 0.05     # standard deviation of the nonzero weights before weight sharing
 ACT_MAX = 4.0         # nonzero activations are uniform over (0, ACT_MAX]
+#: How the generated weights are shared: k-means, linear initialisation, at most 100 iterations.
+SHARING = CompressionConfig(quantizer="kmeans", kmeans_init=KMeansInit.LINEAR, kmeans_max_iter=100, seed=0)
 
 
 @dataclass(frozen=True)
@@ -146,23 +149,18 @@ def make_workload(name: str, cfg: AcceleratorConfig, seed: int = 0) -> Workload:
     nnz = int(round(shape.weight_density * n_w))
     bits = cfg.index_bits
 
-    # weights: positions, values, then weight sharing (compress.quantize.quantize_matrix semantics)
+    # weights: positions, values, then weight sharing (only the nonzeros are ever floats)
     pos = _sample_positions(rng, n_w, nnz)
     vals = rng.normal(0.0, WEIGHT_STD, size=nnz)
     indices = np.zeros((shape.n_out, shape.n_in), dtype=index_dtype(bits))
-    centroids = np.zeros(1 << bits, dtype=np.float32)
-    if nnz:
-        res = kmeans_1d(vals, (1 << bits) - 1, init="linear")
-        c = res.centroids.astype(np.float32)
-        c[c == 0] = np.float32(np.finfo(np.float32).tiny)   # a shared value must not alias the zero code
-        centroids[1:1 + len(c)] = c
-        indices.reshape(-1)[pos] = (res.labels + 1).astype(indices.dtype)
-        del res, vals, pos
+    codes, centroids = share_values(vals, bits, SHARING)
+    indices.reshape(-1)[pos] = codes.astype(indices.dtype)
+    del codes, vals, pos
 
     # activations: on the activation grid, uniform over (0, ACT_MAX] (capped at the largest activation)
     n_act = int(round(shape.act_density * shape.n_in))
     scale = 1 << cfg.act_frac_bits
-    top = min(int(ACT_MAX * scale), (1 << (cfg.act_bits - 1)) - 1)
+    top = min(int(ACT_MAX * scale), signed_max(cfg.act_bits))
     apos = _sample_positions(rng, shape.n_in, n_act)
     x = np.zeros(shape.n_in, dtype=np.float64)
     x[apos] = rng.integers(1, top + 1, size=n_act) / scale

@@ -2,8 +2,8 @@
 import pytest
 
 from dcsim.cli import main
-from tests.test_energy_cli import _inputs
-from tests.test_sim_cli import _archive
+from tests.dcsim.test_energy_cli import _inputs
+from tests.dcsim.test_sim_cli import _archive
 
 
 def test_verilog_command(tmp_path, capsys):

@@ -56,7 +56,7 @@ def _image(request):
     except pytest.skip.Exception:                # no MNIST: a random image
         d = None
     if d is not None:
-        from compress.mnist import load_folder
+        from network.mnist import load_folder
         return load_folder(d).test_images[0].reshape(-1).astype(np.float64), "MNIST test image 0"
     rng = np.random.default_rng(3)
     return rng.random(784) * (rng.random(784) < 0.2), "random image"
@@ -68,7 +68,7 @@ def _fc2_on_verilog(cm, img, accel, tmp_path, label: str):
     names = [l.name for l in cm.layers]
     k = names.index("fc2")
     layer = cm.layers[k]
-    cfg = accel.with_index_bits(layer.bits)
+    cfg = accel.for_layer(layer.bits)
     ref_net = reference_network(cm, img[None, :], accel)
     fmt = ref_net.formats[k]
     x = np.concatenate([ref_net.outputs[k - 1][0], [one(fmt)]]).astype(np.int64)
@@ -98,9 +98,9 @@ def test_trained_lenet_fc2_on_verilog(tmp_path, mnist_path):
     """fc2 of a LeNet-300-100 trained by `dcsim compress --model lenet-300-100` (the tiny recipe of
     tests/test_end_to_end.py: 3000 MNIST images, 2 baseline epochs, pruned to 10%, 5-bit codebooks),
     on MNIST test image 0: the real pipeline's archive on the Verilog."""
-    from compress.mnist import read_idx
+    from network.mnist import read_idx
     from compress.model import load
-    from tests.test_end_to_end import TINY, _find, _write_idx
+    from tests.dcsim.test_end_to_end import TINY, _find, _write_idx
 
     d = tmp_path / "mnist-small"
     d.mkdir()

@@ -1,0 +1,116 @@
+"""The machine interface: what dcsim needs of an accelerator to simulate and cost a layer.
+
+EIE (machines/eie.py) is the first implementation; ``[accel] kind`` selects one by name from
+:data:`MACHINES`. A machine brings, in one module (docs/design.md, "Adding a machine"):
+
+- a **config class**: a frozen dataclass with the config plumbing of arch/configio.py
+  (``ConfigMixin``), a ``kind`` field, ``clock_mhz``, ``tech_node`` and the fixed-point fields
+  of arch/fixedpoint.py (``act_bits``, ``act_frac_bits``, ``weight_bits``, ``acc_bits``,
+  ``acc_frac_bits``, ``overflow``);
+- its **stream encoding**: :meth:`Machine.prepare` turns a layer's codebook indices into what
+  the machine holds (EIE: interleaved CSC per PE, tiled into passes and batches);
+- its **simulation**: :meth:`Machine.run` runs one input vector through a prepared layer and
+  returns a ``sim.results.LayerResult`` (outputs bit-exact to the fixed-point reference,
+  cycles, and access counts keyed by :attr:`Machine.components`);
+- its **per-action energies**: :meth:`Machine.action_energies` prices one access of each
+  component from the energy table (energy_model/);
+- optionally an **RTL generator** (:attr:`Machine.rtl`), used by ``dcsim verilog`` and
+  ``dcsim synth``.
+
+The flow (dcsim/flow.py), the simulator's network runner (sim/network.py), the energy model and
+the reports only use this interface, so a new machine needs no edits elsewhere.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .configio import ConfigError, from_dict
+from .registry import Registry
+
+if TYPE_CHECKING:  # only for annotations: arch imports nothing above it
+    import numpy as np
+
+    from .fixedpoint import LayerFormat
+
+__all__ = ["Machine", "MACHINES", "DEFAULT_KIND", "get_machine", "machine_config_from_dict"]
+
+#: The machine a config without ``kind`` describes.
+DEFAULT_KIND = "eie"
+
+
+class Machine:
+    """One kind of accelerator. Subclass it, set the class attributes, and register an instance::
+
+        MACHINES.register("dense", DenseMachine())
+    """
+
+    #: The name ``[accel] kind`` selects.
+    kind: ClassVar[str]
+    #: The config dataclass (its ``kind`` field defaults to :attr:`kind`).
+    config_class: ClassVar[type]
+    #: Access-count components, in report order: the keys of ``accesses``.
+    components: ClassVar[tuple[str, ...]]
+    #: Components that store data: they have a write energy ``<component>_write`` too.
+    storage_components: ClassVar[tuple[str, ...]] = ()
+    #: One line for listings.
+    description: ClassVar[str] = ""
+    #: The RTL generator (an object with ``export_layer`` and ``synthesize``), or None.
+    rtl: ClassVar[Any] = None
+
+    # ---- encoding and simulation
+    def layer_config(self, cfg, index_bits: int):
+        """The machine re-targeted to a layer with ``index_bits``-bit codebook indices (default: as is)."""
+        return cfg
+
+    def retarget_note(self, cfg, layer_cfg) -> str:
+        """Why :meth:`layer_config` changed the machine for a layer, or ``""``."""
+        return ""
+
+    def prepare(self, indices: "np.ndarray", cfg, *, enforce_capacity: bool = True) -> Any:
+        """Encode a layer (codebook indices, out x in, bias column last) for the machine, once."""
+        raise NotImplementedError
+
+    def run(self, prepared: Any, codebook_q: "np.ndarray", x: "np.ndarray", fmt: "LayerFormat", relu: bool):
+        """Run one int64 input vector (activation format, bias column included) through a prepared
+        layer; returns a ``sim.results.LayerResult``."""
+        raise NotImplementedError
+
+    # ---- energy
+    def action_energies(self, cfg, table) -> dict:
+        """The energy (``energy_model.EnergyEntry``) of one access of every component, plus
+        ``<component>_write`` for the storage components."""
+        raise NotImplementedError
+
+    def leakage_units(self, cfg) -> float:
+        """How many ``leakage_per_pe_cycle`` units leak in each cycle (EIE: its PEs)."""
+        return 1.0
+
+    def scenarios(self, run, cfg, table, *, leakage: bool, dram_form_bits: dict | None,
+                  independent_layers: bool) -> dict | None:
+        """Where the weights live: energies of the weights in DRAM versus on chip, or None."""
+        return None
+
+    def point_columns(self, run) -> dict:
+        """Machine-specific columns of a design-space point (``dcsim dse``): name -> value."""
+        return {}
+
+
+#: Machines by kind; the built-in ones are registered by the ``machines`` package.
+MACHINES: Registry[Machine] = Registry("machine kind", builtins=("machines",))
+
+
+def get_machine(kind_or_config) -> Machine:
+    """The machine of a kind name or of a config (its ``kind``)."""
+    kind = kind_or_config if isinstance(kind_or_config, str) else getattr(kind_or_config, "kind", None)
+    return MACHINES.get(kind)
+
+
+def machine_config_from_dict(data: dict, where: str = ""):
+    """Build a machine config from a plain dict: ``kind`` (default ``"eie"``) picks the config class."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}config must be a table/object, got {type(data).__name__}")
+    kind = data.get("kind", DEFAULT_KIND)
+    if not isinstance(kind, str) or kind not in MACHINES:
+        raise ConfigError(f"{where}kind = {kind!r} is not allowed; choose one of "
+                          f"{', '.join(map(repr, MACHINES.names()))}")
+    return from_dict(MACHINES.get(kind).config_class, data, where)

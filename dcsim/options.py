@@ -1,0 +1,173 @@
+"""What the commands share: the machine options, the config loader, the output folder and the
+workload of an ARCHIVE or ``--layer`` run.
+
+- :func:`add_machine_options` / :func:`load_configs`: ``--config FILE.toml`` (``[accel]`` and
+  ``[compress]``), then the machine flags ``--pes``, ``--fifo`` and ``--tech`` over it, for
+  every command that takes a machine;
+- :func:`out_dir` / :func:`make_out`: ``--out`` is checked early and created only when there is
+  something to write;
+- :func:`workload_from_args`: an archive on its input vectors, or EIE benchmark layers.
+
+Every problem raises :class:`UserError` (a ``DcsimError``): one line, exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+from pathlib import Path
+
+from arch.configio import ConfigError
+from arch.errors import DcsimError
+
+__all__ = ["UserError", "add_machine_options", "add_run_options", "load_configs", "log", "make_out", "out_dir",
+           "workload_from_args"]
+
+#: ``--flag`` -> the machine-config field it sets (over ``--config``).
+MACHINE_FLAGS = (("pes", "--pes", "n_pe"), ("fifo", "--fifo", "fifo_depth"), ("tech", "--tech", "tech_node"))
+
+
+class UserError(DcsimError):
+    """A bad argument: reported in one line, exit code 2."""
+
+
+def log(msg: str) -> None:
+    """Progress and notes go to stderr; results go to stdout."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def out_dir(path: str) -> Path:
+    """Check ``--out`` early; it is created only when there is something to write (:func:`make_out`)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"--out {p}: exists and is not a directory")
+    return p
+
+
+def make_out(p: Path) -> Path:
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {p}: cannot create directory ({e.strerror})") from None
+    return p
+
+
+def add_machine_options(q: argparse.ArgumentParser, *, tech: bool = False, config_help: str | None = None) -> None:
+    """``--config`` and the machine flags of one subcommand."""
+    q.add_argument("--config", metavar="FILE.toml",
+                   help=config_help or "TOML whose [accel] table sets the machine (kind, PEs, widths, SRAMs, ...)")
+    q.add_argument("--pes", type=int, metavar="N", help="number of PEs (overrides the config)")
+    q.add_argument("--fifo", type=int, metavar="D", help="activation FIFO depth (overrides the config)")
+    if tech:
+        q.add_argument("--tech", metavar="NODE", help="technology node, e.g. 45nm (default: the config's tech_node)")
+
+
+def _tech(text):
+    if text is None:
+        return None
+    t = str(text).strip().lower().removesuffix("nm")
+    if not t.isdigit():
+        raise UserError(f"--tech {text}: use a node such as 45nm, 28nm, 16nm or 7nm")
+    return int(t)
+
+
+def load_configs(args, compress_base=None):
+    """``(machine config, compression config)`` of a command: ``--config`` laid over the defaults
+    (``compress_base`` for ``[compress]``), then ``--pes`` / ``--fifo`` / ``--tech`` / ``--seed``."""
+    from arch.config import AcceleratorConfig
+    from dcsim.configfile import read_config_file
+
+    accel, comp = None, None
+    if getattr(args, "config", None):
+        accel, comp = read_config_file(args.config, compress_base=compress_base)
+    accel = accel or AcceleratorConfig()
+    comp = comp or compress_base
+    for attr, flag, name in MACHINE_FLAGS:
+        value = getattr(args, attr, None)
+        if attr == "tech":
+            value = _tech(value)
+        if value is None:
+            continue
+        if name not in {f.name for f in dataclasses.fields(accel)}:
+            raise UserError(f"{flag}: the {accel.kind} machine has no {name}")
+        try:
+            accel = accel.replace(**{name: value})
+        except ConfigError as e:
+            raise UserError(f"{flag}: {e}") from None
+    seed = getattr(args, "seed", None)
+    if comp is not None and seed is not None and getattr(args, "command", "") == "compress":
+        if seed < 0:
+            raise UserError(f"--seed {seed}: must be >= 0")
+        comp = dataclasses.replace(comp, seed=seed)
+    return accel, comp
+
+
+def add_run_options(q: argparse.ArgumentParser, *, layers: bool, energy: bool) -> None:
+    """The options of a run: ARCHIVE (or ``--layer``), the machine, the inputs, the energy."""
+    q.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
+    if layers:
+        q.add_argument("--layer", metavar="NAME", help="EIE benchmark layer(s): alex-6, alex-7, alex-8, vgg-6, "
+                       "vgg-7, vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
+        q.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
+    add_machine_options(q, tech=energy)
+    q.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="input vectors of an ARCHIVE run "
+                   "(default: the MNIST test images)")
+    q.add_argument("--count", type=int, metavar="K", default=None, help="use the first K inputs (default: all)")
+    q.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files")
+    q.add_argument("--quiet", action="store_true", help="no progress bars")
+    if energy:
+        q.add_argument("--energy-table", metavar="FILE.toml", help="per-action energies overriding the defaults "
+                       "(see examples/energy_override.toml)")
+        q.add_argument("--leakage", action="store_true", help="add the static (leakage) energy per PE and cycle")
+
+
+def archive_from_args(args):
+    """``(model, sha256)`` of the ARCHIVE argument, checked runnable on the simulator."""
+    from compress.model import load
+    from sim.network import check_runnable
+
+    path = Path(args.archive)
+    cm = load(path)
+    check_runnable(cm)
+    return cm, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inputs_from_args(args, model, count: int | None):
+    """The input vectors of a model run: ``--inputs`` (mnist-test, the default, or a .npy), ``--count``."""
+    from dcsim.flow import load_input_file, mnist_test_inputs
+
+    fan_in = model.layers[0].indices.shape[1] - 1
+    src = args.inputs or "mnist-test"
+    if src == "mnist-test":
+        return mnist_test_inputs(fan_in, count, args.data_dir, progress=not args.quiet)
+    return load_input_file(src, fan_in, count)
+
+
+def workload_from_args(args, *, count_default: int | None = None, check_model=None):
+    """The :class:`dcsim.flow.Workload` of an ARCHIVE (on ``--inputs``) or ``--layer`` run.
+    ``check_model(model)`` runs on the archive before its inputs are read."""
+    from dcsim.flow import Workload
+    from sim.workloads import parse_layer_names
+
+    layer = getattr(args, "layer", None)
+    if (args.archive is None) == (layer is None):
+        raise UserError("give exactly one of ARCHIVE or --layer NAME")
+    count = args.count if args.count is not None else count_default
+    if count is not None and count < 1:
+        raise UserError(f"--count {count}: must be >= 1")
+    seed = getattr(args, "seed", None) or 0
+    if seed < 0:
+        raise UserError(f"--seed {seed}: must be >= 0")
+    if layer:
+        if args.inputs or args.count is not None:
+            raise UserError("--inputs and --count apply to an ARCHIVE; a --layer uses the generator's activations")
+        try:
+            names = parse_layer_names(layer)
+        except ValueError as e:
+            raise UserError(f"--layer {layer}: {e}") from None
+        return Workload(",".join(names), layers=tuple(names), seed=seed)
+    cm, digest = archive_from_args(args)
+    if check_model is not None:
+        check_model(cm)
+    return Workload(cm.name, model=cm, inputs=inputs_from_args(args, cm, count), source=digest)

@@ -1,0 +1,152 @@
+"""The trainer: SGD with momentum and cosine decay for a :class:`~network.graph.Network`.
+
+One loop serves the three trainings Deep Compression needs:
+
+- the float **baseline**;
+- **masked retraining** after pruning: gradients and weights of pruned connections are forced
+  to zero after every step, so masks hold;
+- **centroid fine-tuning** after quantization: each layer's weights are ``centroids[idx]``; the
+  gradient of centroid k is the sum of the gradients of the weights (and bias entries) whose
+  index is k (Deep Compression, Eq. 3); centroid 0 is the pruned value and stays exactly 0.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from .graph import FLOAT, Network, augmented, set_augmented
+from .ops import softmax_xent
+
+
+@dataclass
+class QuantState:
+    """A weight-shared layer: ``[W | b] = centroids[idx]``; centroids[0] == 0."""
+
+    idx: np.ndarray        # (out, fan_in + 1) integer codebook indices
+    centroids: np.ndarray  # (2**bits,) float32
+
+    @property
+    def bits(self) -> int:
+        """Codebook index bits: the codebook has ``2**bits`` entries."""
+        return int(len(self.centroids)).bit_length() - 1
+
+
+def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
+    """Write ``centroids[idx]`` into the network's weights and biases."""
+    for name, q in quant.items():
+        set_augmented(net, name, q.centroids[q.idx])
+
+
+def apply_masks(net: Network, masks: dict[str, np.ndarray]) -> None:
+    for name, m in masks.items():
+        net.params[name] *= m
+
+
+def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float, momentum: float,
+          weight_decay: float, batch_size: int, seed: int,
+          masks: dict[str, np.ndarray] | None = None,
+          quant: dict[str, QuantState] | None = None,
+          augment_shift: int = 0, progress: bool = True, desc: str = "train") -> list[dict]:
+    """Train ``net`` in place with SGD + momentum and a cosine learning-rate decay.
+
+    - ``masks``: pruned connections (False) get zero gradient and stay exactly 0.
+    - ``quant``: those layers train only their centroids; the gradient of
+      centroid k is the sum of the gradients of the entries of ``[W | b]`` whose
+      index is k, and centroid 0 (pruned) never moves.
+
+    - ``augment_shift``: each training image is shifted by a random offset of
+      up to that many pixels in x and y (zero fill), drawn per sample.
+
+    Returns one dict per epoch with the mean training loss.
+    """
+    from tqdm import tqdm
+
+    masks = masks or {}
+    quant = quant or {}
+    if quant:
+        apply_quant(net, quant)
+    if masks:
+        apply_masks(net, masks)
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
+    total = max(1, epochs * steps_per_epoch)
+    vel = {k: np.zeros_like(v) for k, v in net.params.items()}
+    cvel = {k: np.zeros_like(q.centroids) for k, q in quant.items()}
+    quant_keys = {k for name in quant for k in (name, name + "_bias")}
+    history = []
+    step = 0
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, file=sys.stderr, leave=False)
+    for ep in bar:
+        perm = rng.permutation(n)
+        losses = []
+        for s in range(steps_per_epoch):
+            bi = perm[s * batch_size:(s + 1) * batch_size]
+            if len(bi) == 0:
+                continue
+            cur_lr = FLOAT(0.5 * lr * (1.0 + np.cos(np.pi * step / total)))
+            xb = x[bi]
+            if augment_shift:
+                xb = random_shift(xb, augment_shift, rng)
+            logits, caches = net.forward(xb, keep=True)
+            loss, d = softmax_xent(logits, y[bi])
+            losses.append(loss)
+            grads = net.backward(caches, d)
+            for k, g in grads.items():
+                if k in quant_keys:
+                    continue
+                if weight_decay and not k.endswith("_bias"):
+                    g = g + FLOAT(weight_decay) * net.params[k]
+                if k in masks:
+                    g = g * masks[k]
+                v = vel[k]
+                v *= FLOAT(momentum)
+                v -= cur_lr * g
+                net.params[k] += v
+                if k in masks:
+                    net.params[k] *= masks[k]
+            for name, q in quant.items():
+                W = net.params[name]
+                gaug = np.concatenate([grads[name].reshape(W.shape[0], -1), grads[name + "_bias"][:, None]], axis=1)
+                gc = np.bincount(q.idx.ravel(), weights=gaug.ravel().astype(np.float64),
+                                 minlength=len(q.centroids)).astype(FLOAT)
+                gc[0] = 0.0
+                cv = cvel[name]
+                cv *= FLOAT(momentum)
+                cv -= cur_lr * gc
+                q.centroids += cv
+                q.centroids[0] = 0.0
+                set_augmented(net, name, q.centroids[q.idx])
+            step += 1
+        rec = {"epoch": ep + 1, "loss": float(np.mean(losses)) if losses else float("nan")}
+        history.append(rec)
+        bar.set_postfix(loss=f"{rec['loss']:.4f}")
+    bar.close()
+    return history
+
+
+def random_shift(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift each image of ``x`` (B, H, W) or (B, C, H, W) by up to ``k`` pixels (zero fill)."""
+    B = x.shape[0]
+    H, W = x.shape[-2], x.shape[-1]
+    pad = [(0, 0)] * (x.ndim - 2) + [(k, k), (k, k)]
+    xp = np.pad(x, pad)
+    dy = rng.integers(0, 2 * k + 1, size=B)
+    dx = rng.integers(0, 2 * k + 1, size=B)
+    out = np.empty_like(x)
+    for sy in range(2 * k + 1):
+        for sx in range(2 * k + 1):
+            sel = np.nonzero((dy == sy) & (dx == sx))[0]
+            if len(sel):
+                out[sel] = xp[sel, ..., sy:sy + H, sx:sx + W]
+    return out
+
+
+def check_masks_hold(net: Network, masks: dict[str, np.ndarray]) -> bool:
+    """True when every pruned connection is exactly 0."""
+    return all(not np.any(net.params[k][~m]) for k, m in masks.items())
+
+
+__all__ = ["QuantState", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]

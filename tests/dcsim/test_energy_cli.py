@@ -1,0 +1,105 @@
+"""dcsim energy and dcsim report end to end, on a small archive and a named EIE layer."""
+import json
+
+import numpy as np
+import pytest
+
+from dcsim.cli import main
+from tests.dcsim.test_sim_cli import _archive
+
+
+def _inputs(tmp_path):
+    x = np.random.default_rng(3).random((4, 40))
+    x[x < 0.5] = 0
+    p = tmp_path / "x.npy"
+    np.save(p, x)
+    return p
+
+
+def test_energy_archive_files_and_units(tmp_path, capsys):
+    a = _archive(tmp_path)
+    out = tmp_path / "e"
+    assert main(["energy", str(a), "--inputs", str(_inputs(tmp_path)), "--pes", "8", "--out", str(out),
+                 "--quiet"]) == 0
+    doc = json.loads((out / "energy.json").read_text())
+    assert [l["layer"] for l in doc["layers"]] == ["fc1", "fc2"]
+    for l in doc["layers"]:
+        comps = sum(v for k, v in l.items() if k.endswith("_pJ") and k not in ("total_pJ", "leakage_pJ"))
+        assert l["total_pJ"] == pytest.approx(comps)
+        # power = energy / latency, in W from pJ and us
+        assert l["power_W"] == pytest.approx(l["total_pJ"] * 1e-12 / (l["latency_us"] * 1e-6))
+        assert l["latency_us"] == pytest.approx(l["cycles"] / 800.0)
+    s = doc["scenarios"]
+    assert s["scenarios"]["a"]["total_pJ"] > s["scenarios"]["b"]["total_pJ"] > s["scenarios"]["c"]["total_pJ"]
+    assert s["fits_on_chip"] and s["a_over_c"] > s["b_over_c"] > 1
+    assert (out / "energy_layers.csv").read_text().splitlines()[0].count("_pJ") >= 5
+    assert (out / "energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "on-chip gain" in capsys.readouterr().out
+
+
+def test_energy_tech_node_and_override(tmp_path):
+    a = _archive(tmp_path)
+    x = _inputs(tmp_path)
+    tot = {}
+    for tag, extra in (("45", []), ("7", ["--tech", "7nm"])):
+        out = tmp_path / tag
+        assert main(["energy", str(a), "--inputs", str(x), "--out", str(out), "--quiet", *extra]) == 0
+        tot[tag] = json.loads((out / "energy.json").read_text())
+    assert tot["7"]["tech_node_nm"] == 7
+    assert tot["7"]["total"]["total_pJ"] < 0.2 * tot["45"]["total"]["total_pJ"]
+    ov = tmp_path / "ov.toml"
+    ov.write_text('[actions.int16_mult]\npJ = 100.0\nsource = "test override"\n')
+    out = tmp_path / "ov"
+    assert main(["energy", str(a), "--inputs", str(x), "--out", str(out), "--quiet", "--energy-table", str(ov)]) == 0
+    d = json.loads((out / "energy.json").read_text())
+    assert d["total"]["mul_pJ"] > 50 * tot["45"]["total"]["mul_pJ"]
+
+
+def test_energy_plot_content(tmp_path):
+    from reports.energy import plot_energy_breakdown
+
+    doc = {"name": "m", "tech_node_nm": 45, "components": ["spmat_sram", "mul"],
+           "layers": [{"layer": "fc1", "mul_pJ": 1.0, "spmat_sram_pJ": 2.0}, {"layer": "fc2", "mul_pJ": 3.0}]}
+    fig = plot_energy_breakdown(doc, tmp_path / "p.png")
+    ax = fig.axes[0]
+    assert len(ax.containers) == 2                      # one stacked series per component present
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fc1", "fc2"]
+    assert "(pJ)" in ax.get_ylabel() and "45 nm" in ax.get_title()
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["mul", "spmat_sram"]
+
+
+def test_report(tmp_path):
+    a = _archive(tmp_path)
+    out = tmp_path / "r"
+    assert main(["report", str(a), "--inputs", str(_inputs(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    for frag in ("energy_pJ", "latency_us", "frames_per_s", "frames_per_J", "power_W", "(a)/(c)"):
+        assert frag in md
+    doc = json.loads((out / "report.json").read_text())
+    assert [r["layer"] for r in doc["layers"]] == ["fc1", "fc2", "total"]
+    assert all(r["energy_pJ"] > 0 for r in doc["layers"])
+    assert (out / "report_energy.png").is_file()
+
+
+def test_energy_named_layer(tmp_path):
+    out = tmp_path / "e"
+    assert main(["energy", "--layer", "nt-we", "--pes", "16", "--out", str(out), "--quiet"]) == 0
+    doc = json.loads((out / "energy.json").read_text())
+    assert set(doc["scenarios_per_layer"]) == {"nt-we"}
+
+
+@pytest.mark.parametrize("args,frag", [
+    (["--layer", "nt-we", "--tech", "40nm"], "tech_node = 40"),
+    (["--layer", "nt-we", "--tech", "fast"], "--tech fast"),
+    (["--layer", "nt-we", "--energy-table", "nope.toml"], "nope.toml"),
+])
+def test_energy_bad_input(tmp_path, capsys, args, frag):
+    assert main(["energy", *args, "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert frag in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_needs_archive(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path / "o")]) == 2
+    assert "ARCHIVE" in capsys.readouterr().err
+
