@@ -277,7 +277,8 @@ def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, lo
     """Simulate ``workload`` on ``machine`` (a machine config), measure its accuracy, account the
     model's storage and price the run. ``reuse``: a sim.json to take the simulation from when it
     matches (:func:`reusable_run`)."""
-    from sim.network import check_runnable, simulate_model, simulate_workload
+    from sim.network import simulate_model, simulate_workload
+    from sim.reference import check_runnable
     from sim.results import SimRun
 
     say = log or (lambda _m: None)

@@ -125,7 +125,7 @@ def add_run_options(q: argparse.ArgumentParser, *, layers: bool, energy: bool) -
 def archive_from_args(args):
     """``(model, sha256)`` of the ARCHIVE argument, checked runnable on the simulator."""
     from compress.model import load
-    from sim.network import check_runnable
+    from sim.reference import check_runnable
 
     path = Path(args.archive)
     cm = load(path)

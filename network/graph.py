@@ -18,7 +18,8 @@ import numpy as np
 
 from .ops import FLOAT, col2im, im2col, maxpool, maxpool_backward
 
-__all__ = ["FLOAT", "LayerKind", "LayerSpec", "Network", "augmented", "init_params", "set_augmented"]
+__all__ = ["FLOAT", "LayerKind", "LayerSpec", "Network", "augmented", "init_params", "set_augmented",
+           "weights_only_input_shape"]
 
 
 class LayerKind(str, enum.Enum):
@@ -155,6 +156,13 @@ class Network:
                     dcols = (d2 @ W.reshape(O, -1)).reshape(dn.shape[:3] + (C, kh, kw))
                     d = col2im(dcols, h_shape)
         return grads
+
+
+def weights_only_input_shape(specs: list[LayerSpec]) -> tuple[int, ...]:
+    """The input shape of a network known only by its weights: ``(in,)`` when the first layer is fc,
+    ``(C, 0, 0)`` (channels, size unknown) when it is a conv layer."""
+    first = specs[0]
+    return (first.shape[1],) if first.kind is LayerKind.FC else (first.shape[1], 0, 0)
 
 
 def init_params(net: Network, seed: int) -> Network:

@@ -9,7 +9,7 @@ import numpy as np
 from arch.errors import ModelError
 from arch.fileio import load_arrays
 
-from .graph import LayerKind, LayerSpec, Network
+from .graph import LayerKind, LayerSpec, Network, weights_only_input_shape
 
 __all__ = ["network_from_npz"]
 
@@ -52,6 +52,4 @@ def network_from_npz(path: str | os.PathLike) -> Network:
         params[k + "_bias"] = b.astype(np.float32)
     if biases:
         raise ModelError(f"{p}: bias {next(iter(biases))!r} has no matching weight array")
-    first = specs[0]
-    input_shape = (first.shape[1],) if first.kind is LayerKind.FC else (first.shape[1], 0, 0)
-    return Network(p.stem, input_shape, specs, params)
+    return Network(p.stem, weights_only_input_shape(specs), specs, params)

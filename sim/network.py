@@ -24,22 +24,12 @@ from arch.errors import ModelError
 from arch.fixedpoint import layer_format, one, quantize_acts, quantize_codebook
 from arch.machine import get_machine
 
+from .reference import check_runnable
 from .results import SimLayer, SimRun, SimulationMismatch
 
-__all__ = ["check_runnable", "simulate_model", "simulate_workload"]
+__all__ = ["simulate_model", "simulate_workload"]
 
 Log = Callable[[str], None]
-
-
-def check_runnable(model) -> None:
-    """Raise :class:`~arch.errors.ModelError` unless every layer of ``model`` is fc (what the
-    simulator runs today: one matrix-vector product per layer and input vector)."""
-    if not model.layers:
-        raise ModelError(f"model {model.name} has no layers")
-    conv = [l.name for l in model.layers if l.spec.kind.value != "fc"]
-    if conv:
-        raise ModelError(f"{model.name}: layer {conv[0]} is a conv layer; the simulator runs fc layers only "
-                         f"(layers {', '.join(l.name for l in model.layers)}; conv layers are {', '.join(conv)})")
 
 
 def simulate_model(model, x_float: np.ndarray, cfg, *, verify: bool = False, progress: bool = True,

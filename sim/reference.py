@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from arch.config import AcceleratorConfig, Overflow
+from arch.errors import ModelError
 from arch.fixedpoint import (LayerFormat, accumulate, dequantize_acts, layer_format, one, quantize_acts,
                              quantize_codebook, signed_max, signed_min, writeback)
 
-__all__ = ["reference_layer", "layer_input", "ModelFormats", "model_formats", "NetworkReference",
+__all__ = ["check_runnable", "reference_layer", "layer_input", "ModelFormats", "model_formats", "NetworkReference",
            "reference_network"]
 
 ModelFormats = list[LayerFormat]
@@ -192,6 +193,17 @@ class NetworkReference:
         return _append_one(prev, self.formats[k])
 
 
+def check_runnable(model) -> None:
+    """Raise :class:`~arch.errors.ModelError` unless every layer of ``model`` is fc (what the
+    simulator runs today: one matrix-vector product per layer and input vector)."""
+    if not model.layers:
+        raise ModelError(f"model {model.name} has no layers")
+    conv = [l.name for l in model.layers if l.spec.kind.value != "fc"]
+    if conv:
+        raise ModelError(f"{model.name}: layer {conv[0]} is a conv layer; the simulator runs fc layers only "
+                         f"(layers {', '.join(l.name for l in model.layers)}; conv layers are {', '.join(conv)})")
+
+
 def reference_network(model, x_float: np.ndarray, cfg: AcceleratorConfig | None = None) -> NetworkReference:
     """Run a CompressedModel (fc layers only) on ``x_float`` (B, fan_in) in fixed point.
 
@@ -202,19 +214,14 @@ def reference_network(model, x_float: np.ndarray, cfg: AcceleratorConfig | None 
     its fixed-point fields matter here.
     """
     cfg = model.accel if cfg is None else cfg
-    for l in model.layers:
-        if l.spec.kind.value != "fc":
-            raise ValueError(f"layer {l.name} is a conv layer; the simulator runs fc layers only "
-                             "(LeNet-300-100, the EIE benchmark layers)")
-    if not model.layers:
-        raise ValueError(f"model {model.name} has no layers")
+    check_runnable(model)
     x = np.asarray(x_float, dtype=np.float64)
     x = x[None, :] if x.ndim == 1 else x.reshape(x.shape[0], -1)
     fan_in = model.layers[0].indices.shape[1] - 1
     if x.shape[1] != fan_in:
-        raise ValueError(f"inputs have {x.shape[1]} values each; {model.name} takes {fan_in}")
+        raise ModelError(f"inputs have {x.shape[1]} values each; {model.name} takes {fan_in}")
     if not np.all(np.isfinite(x)):
-        raise ValueError("inputs hold NaN or infinite values")
+        raise ModelError("inputs hold NaN or infinite values")
     fmts = model_formats(model, cfg)
     h = quantize_acts(x, cfg)
     input_q = h
