@@ -147,6 +147,10 @@ class StreamFormat:
         return self.entries_per_word.bit_length() - 1
 
 
+_FORMAT_ATTRIBUTES = frozenset({"n_pe", "index_bits", "rel_index_bits", "word_bits", "pointer_bits", "entry_bits",
+                                "max_rel", "entries_per_word", "slot_bits"})
+
+
 class HasStreamFormat(Protocol):
     """A :class:`StreamFormat`, or a machine config with a ``stream_format`` (AcceleratorConfig)."""
 
@@ -195,32 +199,20 @@ class PEStream:
 
 @dataclass(frozen=True, eq=False)
 class EIEStreams:
-    """A layer encoded for one AcceleratorConfig: the per-PE streams and the widths used."""
+    """A layer encoded in one :class:`StreamFormat`: the per-PE streams (the format's widths are
+    readable here too: ``n_pe``, ``index_bits``, ``word_bits``, ``entries_per_word``, ...)."""
 
     n_rows: int
     n_cols: int
-    n_pe: int
-    index_bits: int
-    rel_index_bits: int
-    word_bits: int
-    entries_per_word: int
-    pointer_bits: int
+    format: StreamFormat
     pes: tuple[PEStream, ...]
 
-    @property
-    def entry_bits(self) -> int:
-        """Bits of one (v, z) entry."""
-        return self.index_bits + self.rel_index_bits
-
-    @property
-    def max_rel(self) -> int:
-        """Largest relative index; a filler is ``(0, max_rel)``."""
-        return (1 << self.rel_index_bits) - 1
-
-    @property
-    def slot_bits(self) -> int:
-        """Low entry-address bits that select the slot within a word."""
-        return self.entries_per_word.bit_length() - 1
+    def __getattr__(self, name: str):
+        # n_pe, index_bits, rel_index_bits, word_bits, pointer_bits, entry_bits, max_rel,
+        # entries_per_word, slot_bits: the stream format's
+        if name in _FORMAT_ATTRIBUTES:
+            return getattr(self.format, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def n_limbs(self) -> int:
@@ -500,8 +492,7 @@ def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
         s, e = int(pe_start[p]), int(pe_start[p + 1])
         pes.append(PEStream(v=v_all[s:e], z=z_all[s:e], col_ptr=col_ptr[p],
                             words=words_all[w_start[p]:w_start[p + 1]]))
-    return EIEStreams(n_rows=int(n_rows), n_cols=int(n_cols), n_pe=n_pe, index_bits=ib, rel_index_bits=rb,
-                      word_bits=wb, entries_per_word=epw, pointer_bits=fmt.pointer_bits, pes=tuple(pes))
+    return EIEStreams(n_rows=int(n_rows), n_cols=int(n_cols), format=fmt, pes=tuple(pes))
 
 
 def decode_layer(streams: EIEStreams) -> np.ndarray:

@@ -14,8 +14,6 @@
 
 docs/energy.md is the reference. May import arch, numpy and tomllib.
 """
-from arch.config import ACCESS_COMPONENTS as COMPONENTS  # noqa: F401  TEMPORARY until reports/ stops using it
-
 from .eie import EIE_PRICING, SCENARIOS, SPILL_RULE, action_energies, fifo_entry_bits, lnzd_levels, scenario_energies
 from .model import EnergyResult, LayerEnergy, Rates, evaluate_energy, layer_energy, rates
 from .scaling import NODES, SCALE_KINDS, ScalingError, logic_factor, scale_factor, scaling_rows

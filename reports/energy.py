@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plots import save_png
+from .plotting import component_color, finish_figure, fit_legend, new_figure, set_title
 from .tables import format_table, write_csv, write_json
 
 
@@ -45,28 +45,23 @@ def energy_tables(doc: dict) -> str:
 
 
 def plot_energy_breakdown(doc: dict, path=None):
-    """Stacked bars: energy per layer (pJ per inference), one segment per component."""
-    from matplotlib.figure import Figure
-
+    """Stacked bars: energy per layer (pJ per inference), one segment per component (each in
+    its fixed colour), the title wrapped to the axes."""
     layers = doc["layers"]
     comps = [c for c in doc["components"] if any(l.get(f"{c}_pJ", 0) for l in layers)]
-    fig = Figure(figsize=(7, 4.2))
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure((7.0, 4.2))
     bottom = [0.0] * len(layers)
     x = list(range(len(layers)))
     for c in comps:
         vals = [l.get(f"{c}_pJ", 0.0) for l in layers]
-        ax.bar(x, vals, bottom=bottom, label=c)
+        ax.bar(x, vals, bottom=bottom, label=c, color=component_color(c))
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(x, [l["layer"] for l in layers])
     ax.set_xlabel("layer")
     ax.set_ylabel("energy per inference (pJ)")
-    ax.set_title(f"{doc['name']}: energy by layer and component ({doc['tech_node_nm']} nm)")
-    ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    if path is not None:
-        save_png(fig, path)
-    return fig
+    set_title(ax, f"{doc['name']}: energy by layer and component ({doc['tech_node_nm']} nm)")
+    fit_legend(ax)
+    return finish_figure(fig, path)
 
 
 def write_energy_report(out_dir, doc: dict) -> list[Path]:

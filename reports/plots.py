@@ -2,45 +2,27 @@
 
 Every function takes plain Python data (lists and a ``{name: values}`` dict, one
 line per entry, in the dict's order), builds a Matplotlib figure on the Agg
-canvas, sets the title and both axis labels (with units), and returns the
-:class:`~matplotlib.figure.Figure`. With ``path`` the figure is first written as
-a PNG atomically: rendered to memory, then written to a temporary file in the
-target folder and renamed over ``path`` (``os.replace`` via
-:func:`arch.fileio.atomic_write_bytes`), so a reader never sees a half-written
-image.
-
-Closing: the figures are created with :class:`matplotlib.figure.Figure` directly,
-not with ``pyplot``, so they are not registered with pyplot's figure manager and
-the global backend is never touched; a figure is freed when the caller drops its
-last reference. The functions never close the figure they return: closing is the
-caller's business (``matplotlib.pyplot.close(fig)`` is harmless but not needed).
+canvas, sets the title (wrapped to the axes' width) and both axis labels (with
+units), and returns the :class:`~matplotlib.figure.Figure`, not closed. With
+``path`` the figure is first written as a PNG atomically. The shared helpers
+(figure creation, :func:`save_png`, ticks, legends, titles; closing) are in
+:mod:`reports.plotting`; :func:`save_png` is also importable from here.
 """
 from __future__ import annotations
 
-import io
 import os
 from typing import Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, NullLocator
 
-from arch.fileio import atomic_write_bytes
+from .plotting import MARKERS, finish_figure, fit_legend, log2_ticks, new_figure, save_png, set_title
 
 __all__ = ["FIFO_XLABEL", "PE_XLABEL", "SPEEDUP_YLABEL", "plot_fifo_sweep", "plot_pe_scaling", "save_png"]
 
 FIFO_XLABEL = "FIFO depth (entries)"
 PE_XLABEL = "PEs"
 SPEEDUP_YLABEL = "speedup over 1 PE (x)"
-_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "*", "h")
-_DPI = 120
-
-
-def save_png(fig: Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` as a PNG to ``path`` atomically (temporary file + ``os.replace``)."""
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _check(xs: Sequence[float], series: Mapping[str, Sequence[float]], what: str) -> list[float]:
@@ -57,17 +39,11 @@ def _check(xs: Sequence[float], series: Mapping[str, Sequence[float]], what: str
     return x
 
 
-def _new_figure() -> tuple[Figure, object]:
-    fig = Figure(figsize=(7.0, 4.6), dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot(1, 1, 1)
-
-
-def _log2_ticks(axis, values: Sequence[float]) -> None:
-    """Ticks exactly at the given x values (powers of two), labelled as integers."""
-    axis.set_major_locator(FixedLocator(list(values)))
-    axis.set_minor_locator(NullLocator())
-    axis.set_major_formatter(lambda v, _pos: f"{v:g}")
+def _draw_series(ax: Axes, x: list[float], series: Mapping[str, Sequence[float]]) -> None:
+    """One line with markers per series, in the dict's order, labelled with its name."""
+    for k, (name, ys) in enumerate(series.items()):
+        ax.plot(x, [float(v) for v in ys], marker=MARKERS[k % len(MARKERS)], markersize=4, linewidth=1.4,
+                label=str(name))
 
 
 def plot_fifo_sweep(depths: Sequence[int], series: Mapping[str, Sequence[float]],
@@ -80,28 +56,24 @@ def plot_fifo_sweep(depths: Sequence[int], series: Mapping[str, Sequence[float]]
         depths: FIFO depths in entries (x, log2 axis), e.g. 1, 2, 4, ..., 256.
         series: ``{name: values}``, one value per depth; the names go in the legend.
         ylabel: the y axis label, with its unit, e.g. ``"load-balance efficiency (%)"``.
-        title: the axes title.
+        title: the axes title (wrapped to the axes' width when longer).
         path: if given, the PNG is written there (atomically) before returning.
 
     Returns:
         The figure (one axes; ``fig.axes[0].lines`` holds one line per series, x data = depths).
-        Not closed: see the module docstring.
+        Not closed: see :mod:`reports.plotting`.
     """
     x = _check(depths, series, "depths")
-    fig, ax = _new_figure()
-    for k, (name, ys) in enumerate(series.items()):
-        ax.plot(x, [float(v) for v in ys], marker=_MARKERS[k % len(_MARKERS)], markersize=4,
-                linewidth=1.4, label=str(name))
+    fig, ax = new_figure()
+    _draw_series(ax, x, series)
     ax.set_xscale("log", base=2)
-    _log2_ticks(ax.xaxis, x)
+    log2_ticks(ax.xaxis, x)
     ax.set_xlabel(FIFO_XLABEL)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    set_title(ax, title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2 if len(series) > 5 else 1, loc="best")
-    if path is not None:
-        save_png(fig, path)
-    return fig
+    fit_legend(ax, loc="best")
+    return finish_figure(fig, path)
 
 
 def plot_pe_scaling(pes: Sequence[int], series: Mapping[str, Sequence[float]],
@@ -114,27 +86,23 @@ def plot_pe_scaling(pes: Sequence[int], series: Mapping[str, Sequence[float]],
             (``= pes`` when the sweep starts at 1 PE).
         series: ``{name: speedups}`` (cycles at 1 PE / cycles at N PEs, in x), one per PE count.
         path: if given, the PNG is written there (atomically) before returning.
-        title: the axes title.
+        title: the axes title (wrapped to the axes' width when longer).
 
     Returns:
         The figure: ``fig.axes[0].lines`` holds one line per series, then the ideal line (label
-        ``"ideal (linear)"``, dashed). Not closed: see the module docstring.
+        ``"ideal (linear)"``, dashed). Not closed: see :mod:`reports.plotting`.
     """
     x = _check(pes, series, "PE counts")
-    fig, ax = _new_figure()
-    for k, (name, ys) in enumerate(series.items()):
-        ax.plot(x, [float(v) for v in ys], marker=_MARKERS[k % len(_MARKERS)], markersize=4,
-                linewidth=1.4, label=str(name))
+    fig, ax = new_figure()
+    _draw_series(ax, x, series)
     ax.plot(x, [v / x[0] for v in x], linestyle="--", color="black", linewidth=1.2, label="ideal (linear)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
-    _log2_ticks(ax.xaxis, x)
+    log2_ticks(ax.xaxis, x)
     ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:g}")
     ax.set_xlabel(PE_XLABEL)
     ax.set_ylabel(SPEEDUP_YLABEL)
-    ax.set_title(title)
+    set_title(ax, title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2 if len(series) > 5 else 1, loc="upper left")
-    if path is not None:
-        save_png(fig, path)
-    return fig
+    fit_legend(ax, loc="upper left")
+    return finish_figure(fig, path)

@@ -3,24 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from energy_model import COMPONENTS
 
 from .energy import plot_energy_breakdown
-from .tables import write_json
-
-
-def _md_table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.3g}" if (v and (abs(v) >= 1e5 or abs(v) < 1e-2)) else f"{v:.2f}"
-        if isinstance(v, int) and not isinstance(v, bool):
-            return f"{v:,}"
-        return "" if v is None else str(v)
-
-    head = "| " + " | ".join(h for _, h in cols) + " |"
-    sep = "|" + "---|" * len(cols)
-    body = ["| " + " | ".join(fmt(r.get(k)) for k, _ in cols) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
+from .simulation import machine_text
+from .tables import markdown_table, write_json
 
 
 def report_layers(compression: dict, simulation: dict, energy: dict) -> list[dict]:
@@ -38,7 +24,7 @@ def report_layers(compression: dict, simulation: dict, energy: dict) -> list[dic
                "cycles": e["cycles"], "latency_us": e["latency_us"],
                "load_balance_efficiency_pct": (100.0 * s["load_balance_efficiency"]) if s else None,
                "energy_pJ": e["total_pJ"]}
-        for comp_name in COMPONENTS:
+        for comp_name in energy["components"]:
             row[f"energy_{comp_name}_pJ"] = e.get(f"{comp_name}_pJ", 0.0)
         row.update(frames_per_s=e["frames_per_s"], frames_per_J=e["frames_per_J"], power_W=e["power_W"])
         rows.append(row)
@@ -60,46 +46,49 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
     t = compression["total"]
     s = energy["scenarios"]
     ratio = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
-    comp_cols = [c for c in COMPONENTS if any(r.get(f"energy_{c}_pJ") for r in rows)]
+    comp_cols = [c for c in energy["components"] if any(r.get(f"energy_{c}_pJ") for r in rows)]
     lines = [
         f"# dcsim report: {archive}",
         "",
-        f"Machine: {accel.n_pe} PEs, FIFO depth {accel.fifo_depth}, {accel.clock_mhz:g} MHz, {accel.tech_node} nm; "
+        f"Machine: {machine_text(accel.to_dict())}, {accel.tech_node} nm; "
         f"inputs: {simulation.get('inputs', '')}. All figures per inference.",
         "",
         "## Compression",
         "",
         f"{t['compression_rate_p']:.1f}x (P), {t['compression_rate_pq']:.1f}x (P+Q), {t['compression_rate']:.1f}x "
-        f"(P+Q+H) against 32-bit dense" + (f"; test error {t['test_error_pct']:.2f}%" if t.get("test_error_pct")
-                                           is not None else "") + ".",
+        f"(P+Q+H) against 32-bit dense; " + (f"test error {t['test_error_pct']:.2f}%" if t.get("test_error_pct")
+                                             is not None else "accuracy not measured") + ".",
         "",
         "## Per layer",
         "",
-        _md_table(rows, [("layer", "layer"), ("weights_kept_pct", "kept (%)"),
-                         ("compression_rate_pqh", "rate P+Q+H (x)"), ("cycles", "cycles"),
-                         ("latency_us", "latency_us"), ("load_balance_efficiency_pct", "load balance (%)"),
-                         ("energy_pJ", "energy_pJ"), ("frames_per_s", "frames_per_s"),
-                         ("frames_per_J", "frames_per_J"), ("power_W", "power_W")]),
+        markdown_table(rows, [("layer", "layer"), ("weights_kept_pct", "kept (%)"),
+                             ("compression_rate_pqh", "rate P+Q+H (x)"), ("cycles", "cycles"),
+                             ("latency_us", "latency_us"), ("load_balance_efficiency_pct", "load balance (%)"),
+                             ("energy_pJ", "energy_pJ"), ("frames_per_s", "frames_per_s"),
+                             ("frames_per_J", "frames_per_J"), ("power_W", "power_W")]),
         "",
         "## Energy by component (pJ)",
         "",
-        _md_table(rows, [("layer", "layer")] + [(f"energy_{c}_pJ", c) for c in comp_cols]),
+        markdown_table(rows, [("layer", "layer")] + [(f"energy_{c}_pJ", c) for c in comp_cols]),
         "",
         f"![energy per layer and component]({png.name})",
         "",
-        "## Where the weights live",
-        "",
-        _md_table([{"scenario": k, "energy_pJ": v["total_pJ"], "dram_bits": v.get("dram_bits", 0)}
-                   for k, v in s["scenarios"].items()],
-                  [("scenario", "scenario"), ("energy_pJ", "energy_pJ"), ("dram_bits", "DRAM bits")]),
-        "",
-        f"(a) dense fp32 weights from DRAM, (b) compressed weights and indices from DRAM, (c) compressed and "
-        f"resident in on-chip SRAM (EIE). On-chip gain: (a)/(c) = {ratio(s['a_over_c'])}, "
-        f"(b)/(c) = {ratio(s['b_over_c'])}; the model "
-        f"{'fits' if s['fits_on_chip'] else 'does not fit (the rest is charged as DRAM traffic)'} on chip. "
-        "Definitions and sources: docs/energy.md.",
-        "",
     ]
+    if s:
+        lines += [
+            "## Where the weights live",
+            "",
+            markdown_table([{"scenario": k, "energy_pJ": v["total_pJ"], "dram_bits": v.get("dram_bits", 0)}
+                            for k, v in s["scenarios"].items()],
+                           [("scenario", "scenario"), ("energy_pJ", "energy_pJ"), ("dram_bits", "DRAM bits")]),
+            "",
+            f"(a) dense fp32 weights from DRAM, (b) compressed weights and indices from DRAM, (c) compressed and "
+            f"resident in on-chip SRAM (EIE). On-chip gain: (a)/(c) = {ratio(s['a_over_c'])}, "
+            f"(b)/(c) = {ratio(s['b_over_c'])}; the model "
+            f"{'fits' if s['fits_on_chip'] else 'does not fit (the rest is charged as DRAM traffic)'} on chip. "
+            "Definitions and sources: docs/energy.md.",
+            "",
+        ]
     from arch.fileio import atomic_write_text
 
     atomic_write_text(d / "report.md", "\n".join(lines))
