@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 
 from arch.config import AcceleratorConfig
-from arch.fileio import atomic_write_bytes
+from arch.errors import DcsimError
+from arch.fileio import atomic_write_bytes, load_arrays
 from network import models
 from network.data import TrainData
 from network.graph import Network, augmented
@@ -54,14 +55,14 @@ def step_baseline(model: str, cfg: CompressionConfig, data: TrainData, *, use_ca
     path = cache_dir() / f"{model}-{baseline_key(model, cfg, data)}.npz"
     if use_cache and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
-                params = {k: z[k] for k in z.files}
-            if set(params) == set(net.params) and all(params[k].shape == net.params[k].shape for k in params):
-                net.params = {k: params[k].astype(np.float32) for k in params}
-                log(f"baseline: reused {path}")
-                return net
-        except (OSError, ValueError):
-            pass
+            params = load_arrays(path, "baseline cache")
+        except DcsimError:
+            params = {}                   # unreadable: trained again and replaced
+        if isinstance(params, dict) and set(params) == set(net.params) \
+                and all(params[k].shape == net.params[k].shape for k in params):
+            net.params = {k: params[k].astype(np.float32) for k in params}
+            log(f"baseline: reused {path}")
+            return net
     t = time.time()
     train(net, data.x_train, data.y_train, progress=progress, desc="baseline", **_opt(cfg, cfg.baseline_epochs, 1.0, 0))
     log(f"baseline: trained {cfg.baseline_epochs} epochs in {time.time() - t:.1f} s")

@@ -203,15 +203,17 @@ class Evaluation:
 
 
 # ----------------------------------------------------------------------------- inputs
-def inputs_from_array(x, fan_in: int, where: str, labels=None, count: int | None = None) -> Inputs:
+def inputs_from_array(x, fan_in: int | None, where: str, labels=None, count: int | None = None) -> Inputs:
     """Checked input vectors: numbers, finite, ``(K, fan_in)`` (a single vector is K = 1; more
-    dimensions are flattened per vector), the first ``count`` of them. ``where`` names the source."""
+    dimensions are flattened per vector; ``fan_in`` None: any), the first ``count`` of them.
+    ``where`` names the source in the one-line errors."""
     x = np.asarray(x)
+    want = f"(K, {fan_in if fan_in is not None else 'fan_in'})"
     if not np.issubdtype(x.dtype, np.number):
-        raise DcsimError(f"{where}: holds {x.dtype}; need numbers of shape (K, {fan_in})")
+        raise DcsimError(f"{where}: holds {x.dtype}; need numbers of shape {want}")
     x = x[None, :] if x.ndim == 1 else x.reshape(len(x), -1)
-    if x.shape[1] != fan_in or len(x) == 0:
-        raise DcsimError(f"{where}: shape {x.shape}; the model takes (K, {fan_in})")
+    if len(x) == 0 or (fan_in is not None and x.shape[1] != fan_in):
+        raise DcsimError(f"{where}: shape {x.shape}; need {want} with K >= 1")
     if not np.all(np.isfinite(x)):
         raise DcsimError(f"{where}: holds NaN or inf")
     if count is not None:

@@ -52,7 +52,7 @@ import numpy as np
 
 from arch.config import AcceleratorConfig
 from arch.configio import ConfigError, from_dict, to_dict
-from arch.fileio import read_toml
+from arch.fileio import load_arrays, read_toml
 from arch.machine import machine_config_from_dict
 from compress.config import CompressionConfig
 
@@ -198,17 +198,14 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
 
 
 def _input_vectors(p: Path, q: Path):
-    """The ``input_file`` array (K, fan_in) of float64; never unpickled."""
-    try:
-        x = np.load(q, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise _err(p, f"[sweep] input_file {q}: not a readable .npy array of numbers ({e})") from None
-    if not isinstance(x, np.ndarray) or not np.issubdtype(x.dtype, np.number):
-        raise _err(p, f"[sweep] input_file {q}: holds {getattr(x, 'dtype', type(x).__name__)}; need numbers (K, fan_in)")
-    x = x[None, :] if x.ndim == 1 else x.reshape(len(x), -1)
-    if len(x) == 0 or not np.all(np.isfinite(x)):
-        raise _err(p, f"[sweep] input_file {q}: shape {x.shape}; need K >= 1 finite vectors")
-    return x.astype(np.float64)
+    """The ``input_file`` array (K, fan_in) of float64 (numbers only, never unpickled)."""
+    from dcsim.flow import inputs_from_array
+
+    where = f"{p}: [sweep] input_file {q}"
+    x = load_arrays(q, where, SweepError)
+    if isinstance(x, dict):
+        raise _err(p, f"[sweep] input_file {q}: a .npz of several arrays; give a .npy of shape (K, fan_in)")
+    return inputs_from_array(x, None, where).x
 
 
 def _workloads(p: Path, given: Any) -> list[Workload]:
