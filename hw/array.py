@@ -114,7 +114,7 @@ class EIEArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, img = self.cfg, self.image
-        N, C, A = cfg.n_pe, cfg.cols_per_batch, cfg.act_bits
+        C, A = cfg.cols_per_batch, cfg.act_bits
         for p, pe in enumerate(self.pes):
             m.submodules[f"pe{p}"] = pe
         col_bits = self.pes[0].col_bits

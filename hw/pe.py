@@ -31,7 +31,7 @@ timing page says.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -150,7 +150,7 @@ class PE(wiring.Component):
         m = Module()
         cfg, fmt = self.cfg, self.fmt
         A, W, PB = cfg.act_bits, cfg.weight_bits, cfg.pointer_bits
-        D, R, E = cfg.fifo_depth, cfg.act_regs_per_pe, cfg.entries_per_word
+        D, R = cfg.fifo_depth, cfg.act_regs_per_pe
         ib, rb, eb = cfg.index_bits, cfg.rel_index_bits, cfg.entry_bits
 
         # ---- activation FIFO (registers; occupancy at the start of the cycle decides) ----

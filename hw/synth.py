@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import json
-import os
 import subprocess
 import sys
 import time

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import FLOAT, Network, augmented, set_augmented
+from .graph import FLOAT, Network, set_augmented
 from .ops import softmax_xent
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dcsim.cli import main
-from dcsim.dse import TIME_PREFIX, collect
+from dcsim.dse import TIME_PREFIX
 from arch.configio import ConfigError
 from dcsim.dse.sweep import load_sweep
 from tests.dcsim.test_sim_cli import _archive

@@ -25,7 +25,7 @@ if shutil.which("iverilog") is None:
     pytest.skip("iverilog not installed (make test installs it)", allow_module_level=True)
 
 from arch.config import AcceleratorConfig  # noqa: E402
-from arch.fixedpoint import one, quantize_acts, quantize_codebook  # noqa: E402
+from arch.fixedpoint import one, quantize_codebook  # noqa: E402
 from dcsim.cli import main  # noqa: E402
 from hw.cases import LayerCase  # noqa: E402
 from sim.engine import prepare_layer, run_layer  # noqa: E402
