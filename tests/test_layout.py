@@ -39,3 +39,33 @@ def test_every_package_says_what_it_holds_and_may_import():
         assert len(doc.split()) >= 12, f"{name}/__init__.py: the docstring should say what the package holds"
         if "." not in name:
             assert "may import" in doc.lower(), f"{name}/__init__.py: the docstring should say what the package may import"
+
+
+#: What each package may import of the others (docs/design.md, "Layout"); dcsim may import all.
+MAY_IMPORT = {
+    "arch": set(),
+    "network": {"arch"},
+    "compress": {"arch", "network"},
+    "sim": {"arch", "network", "compress"},
+    "energy_model": {"arch"},
+    "hw": {"arch"},
+    "machines": {"arch", "network", "compress", "sim", "energy_model", "hw"},
+    "reports": {"arch"},
+}
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_packages_import_only_what_they_may(package):
+    import ast
+
+    others = set(TOP_LEVEL) - {package}
+    bad = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in others and top not in MAY_IMPORT[package]:
+                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not bad, "\n".join(bad)
