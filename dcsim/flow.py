@@ -140,6 +140,7 @@ class Evaluation:
             doc["accuracy"] = self.accuracy.to_doc()
         doc["accelerator_config"] = self.machine.to_dict()
         doc["run_key"] = run_key(self.workload, self.machine)
+        doc["enforced_capacity"] = self.settings.enforce_capacity
         return doc
 
     def energy_doc(self) -> dict:
@@ -267,8 +268,8 @@ def reusable_run(path: Path, workload: Workload, machine, settings: Settings):
         run = SimRun.from_doc(doc)
     except (OSError, ValueError, KeyError, TypeError, DcsimError):
         return None                       # missing, stale or foreign: simulate again
-    if settings.enforce_capacity and any(not l.summary().get("fits_spmat_sram", True) for l in run.layers):
-        return None                       # simulating again raises the capacity error
+    if settings.enforce_capacity and not doc.get("enforced_capacity", False):
+        return None                       # it may not fit: simulating again checks the capacity
     acc = Accuracy.from_doc(doc["accuracy"]) if isinstance(doc.get("accuracy"), dict) else None
     return run, acc
 

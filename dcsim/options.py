@@ -74,7 +74,7 @@ def _tech(text):
 
 def load_configs(args, compress_base=None):
     """``(machine config, compression config)`` of a command: ``--config`` laid over the defaults
-    (``compress_base`` for ``[compress]``), then ``--pes`` / ``--fifo`` / ``--tech`` / ``--seed``."""
+    (``compress_base`` for ``[compress]``), then ``--pes`` / ``--fifo`` / ``--tech``."""
     from arch.config import AcceleratorConfig
     from dcsim.configfile import read_config_file
 
@@ -95,11 +95,6 @@ def load_configs(args, compress_base=None):
             accel = accel.replace(**{name: value})
         except ConfigError as e:
             raise UserError(f"{flag}: {e}") from None
-    seed = getattr(args, "seed", None)
-    if comp is not None and seed is not None and getattr(args, "command", "") == "compress":
-        if seed < 0:
-            raise UserError(f"--seed {seed}: must be >= 0")
-        comp = dataclasses.replace(comp, seed=seed)
     return accel, comp
 
 

@@ -6,6 +6,15 @@ import time
 from dcsim.options import UserError, load_configs, log, make_out, out_dir
 
 
+def _with_seed(comp, seed):
+    """The recipe with ``--seed`` applied (it overrides the config's)."""
+    if seed is None:
+        return comp
+    if seed < 0:
+        raise UserError(f"--seed {seed}: must be >= 0")
+    return comp.replace(seed=seed)
+
+
 def cmd_compress(args) -> int:
     """Compress a built-in model on MNIST (train or reuse the baseline) or a user's ``.npz`` weights."""
     from compress.config import CompressionConfig
@@ -24,6 +33,7 @@ def cmd_compress(args) -> int:
         from network.mnist import load_mnist
 
         accel, ccfg = load_configs(args, default_recipe(args.model))
+        ccfg = _with_seed(ccfg, args.seed)
         out = out_dir(args.out)
         t = time.time()
         ds = load_mnist(args.data_dir, progress=progress)
@@ -39,6 +49,7 @@ def cmd_compress(args) -> int:
         from network.npz import network_from_npz
 
         accel, ccfg = load_configs(args, CompressionConfig())
+        ccfg = _with_seed(ccfg, args.seed)
         out = out_dir(args.out)
         t = time.time()
         net = network_from_npz(args.weights)

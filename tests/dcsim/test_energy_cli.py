@@ -103,3 +103,35 @@ def test_report_needs_archive(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path / "o")]) == 2
     assert "ARCHIVE" in capsys.readouterr().err
 
+
+
+def test_energy_and_report_reuse_the_simulation_of_the_same_run(tmp_path, capsys):
+    a, x = _archive(tmp_path), _inputs(tmp_path)
+    fresh, shared = tmp_path / "fresh", tmp_path / "shared"
+    assert main(["energy", str(a), "--inputs", str(x), "--pes", "8", "--out", str(fresh), "--quiet"]) == 0
+    assert main(["simulate", str(a), "--inputs", str(x), "--pes", "8", "--verify", "--out", str(shared),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["energy", str(a), "--inputs", str(x), "--pes", "8", "--out", str(shared), "--quiet"]) == 0
+    assert "reusing the simulation in" in capsys.readouterr().err
+    drop = ("wall_seconds", "simulation")
+    e1, e2 = (json.loads((d / "energy.json").read_text()) for d in (fresh, shared))
+    assert {k: v for k, v in e1.items() if k not in drop} == {k: v for k, v in e2.items() if k not in drop}
+    assert main(["report", str(a), "--inputs", str(x), "--pes", "8", "--out", str(shared), "--quiet"]) == 0
+    assert "reusing the simulation in" in capsys.readouterr().err
+    # another machine is another run: simulated again
+    assert main(["energy", str(a), "--inputs", str(x), "--pes", "4", "--out", str(shared), "--quiet"]) == 0
+    assert "reusing" not in capsys.readouterr().err
+    # a run made without the capacity check is not reused where the check is asked for
+    from arch.config import AcceleratorConfig
+    from dcsim.flow import Settings, reusable_run
+    from dcsim.options import workload_from_args
+    from dcsim.cli import build_parser
+
+    args = build_parser().parse_args(["simulate", str(a), "--inputs", str(x), "--quiet"])
+    w, m, sim = workload_from_args(args), AcceleratorConfig(n_pe=8), shared / "sim.json"
+    assert reusable_run(sim, w, m, Settings()) is not None
+    doc = json.loads(sim.read_text())
+    sim.write_text(json.dumps({**doc, "enforced_capacity": False}))
+    assert reusable_run(sim, w, m, Settings(enforce_capacity=False)) is not None
+    assert reusable_run(sim, w, m, Settings()) is None
