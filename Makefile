@@ -1,5 +1,5 @@
 # dcsim: two commands on a fresh machine.
-#   make demo   -- the LeNet-300-100 / MNIST pipeline end to end into runs/demo/
+#   make demo   -- the LeNet-300-100 / MNIST pipeline end to end, then a CNN of your own from ONNX, into runs/demo/
 #   make test   -- the test suite
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -20,7 +20,7 @@ endif
 .PHONY: all venv demo test test-slow bench dse clean help iverilog
 
 help:
-	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline into $(DEMO_OUT)/"
+	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline and an imported CNN into $(DEMO_OUT)/"
 	@echo "make test   - set up .venv and run the test suite (slow tests: make test-slow)"
 	@echo "make bench  - run the benchmarks in benchmarks/ (writes runs/bench/*.json)"
 	@echo "make dse    - run the design-space studies of examples/dse/ into runs/dse/ (docs/dse.md)"
@@ -38,7 +38,7 @@ $(TORCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,hw,dse,torch]'
 	touch $(TORCH_STAMP)
 
-demo: $(STAMP)
+demo: $(TORCH_STAMP)
 	$(VENV)/bin/dcsim compress --model lenet-300-100 --out $(DEMO_OUT)
 	$(VENV)/bin/dcsim simulate $(DEMO_OUT)/model.dcz --verify --out $(DEMO_OUT)
 	$(VENV)/bin/dcsim energy $(DEMO_OUT)/model.dcz --out $(DEMO_OUT) --quiet
@@ -46,6 +46,12 @@ demo: $(STAMP)
 	@echo "wrote $(DEMO_OUT)/report.md, report.json and report_energy.png"
 	$(VENV)/bin/dcsim verilog $(DEMO_OUT)/model.dcz --archive-layer fc3 --config examples/fpga.toml --pes 8 --out $(DEMO_OUT)/verilog --quiet
 	$(VENV)/bin/dcsim dse examples/dse/demo.toml --out $(DEMO_OUT)/dse --quiet
+	@echo "--- a model of your own: a CNN trained in PyTorch, exported to ONNX, compressed within an accuracy budget, run whole (docs/models.md)"
+	$(PY) examples/models/mnist_cnn.py --out $(DEMO_OUT)/cnn/cnn.onnx --epochs 1 --train-count 10000 --train-npz $(DEMO_OUT)/cnn/train.npz --eval-npz $(DEMO_OUT)/cnn/test.npz --eval-count 2000
+	$(VENV)/bin/dcsim compress --onnx $(DEMO_OUT)/cnn/cnn.onnx --eval-data $(DEMO_OUT)/cnn/test.npz --train-data $(DEMO_OUT)/cnn/train.npz --max-accuracy-drop 0.5 --out $(DEMO_OUT)/cnn --quiet
+	$(VENV)/bin/dcsim simulate $(DEMO_OUT)/cnn/model.dcz --inputs $(DEMO_OUT)/cnn/test.npz --count 1000 --verify --out $(DEMO_OUT)/cnn --quiet
+	$(VENV)/bin/dcsim report $(DEMO_OUT)/cnn/model.dcz --inputs $(DEMO_OUT)/cnn/test.npz --count 1000 --out $(DEMO_OUT)/cnn --quiet > /dev/null
+	@echo "wrote $(DEMO_OUT)/cnn/report.md"
 
 # The cocotb testbenches (tests/hw/) run on Icarus Verilog from Debian; install it when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -75,6 +75,19 @@ class Machine:
         layer; returns a ``sim.results.LayerResult``."""
         raise NotImplementedError
 
+    def run_batch(self, prepared: Any, codebook_q: "np.ndarray", X: "np.ndarray", fmt: "LayerFormat", relu: bool):
+        """Run K input vectors (the rows of an int64 ``(K, n_cols)`` array) through a prepared layer;
+        returns one ``sim.results.LayerResult`` of the K runs, equal to merging the K results of
+        :meth:`run` (outputs ``(K, n_rows)``, sums of the rest, ``runs = K``).
+
+        The default loops :meth:`run` and merges (``type(results[0]).merge``); a machine with a
+        batched engine overrides it (EIE: ``sim.engine.run_batch``).
+        """
+        if len(X) == 0:
+            raise ValueError("X holds no input vectors (K = 0); a batch needs at least one row")
+        results = [self.run(prepared, codebook_q, x, fmt, relu) for x in X]
+        return type(results[0]).merge(results)
+
     # ---- energy
     def action_energies(self, cfg, table) -> dict:
         """The energy (``energy_model.EnergyEntry``) of one access of every component, plus

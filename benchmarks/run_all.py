@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-QUICK = ["bench_encoding", "bench_huffman", "bench_kmeans", "sim_speed"]
+QUICK = ["bench_encoding", "bench_huffman", "bench_kmeans", "sim_speed", "sim_batch"]
 FULL = QUICK + ["bench_lenet"]
 
 

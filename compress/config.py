@@ -150,3 +150,22 @@ class CompressionConfig(ConfigMixin):
 
     def quality_for(self, name: str) -> float:
         return self.layer_quality.get(name, self.quality)
+
+    #: The per-layer tables, keyed by layer name, in the order :meth:`check_layer_names` checks them.
+    LAYER_TABLES = ("layer_density", "layer_quality", "layer_bits")
+
+    def check_layer_names(self, names: list[str]) -> None:
+        """Raise ConfigError (one line) for the first key of a per-layer table (``layer_density``,
+        ``layer_quality``, ``layer_bits``, in that order) that is not one of the layer ``names``,
+        e.g. ``[compress.layer_density] fc_1: no such layer; the layers are fc1, fc2, fc3``.
+
+        The config alone cannot know the network, so the caller checks once it has one (a typo in
+        a layer name would otherwise be ignored silently and the layer get the default).
+        """
+        names = [str(n) for n in names]
+        known = set(names)
+        for table in self.LAYER_TABLES:
+            for key in getattr(self, table):
+                if key not in known:
+                    layers = f"the layers are {', '.join(names)}" if names else "the network has no weight layers"
+                    check(False, f"[compress.{table}] {key}: no such layer; {layers}")

@@ -18,7 +18,7 @@ import numpy as np
 from arch.configio import ConfigError
 from arch.fileio import atomic_write_bytes
 from arch.machine import machine_config_from_dict
-from network.graph import FLOAT, LayerSpec, Network
+from network.graph import FLOAT, LayerSpec, Network, Node
 
 from . import huffman
 from .archive import ArchiveError, decode_container, encode_container, read_container
@@ -79,6 +79,7 @@ class CompressedModel:
     compression: CompressionConfig
     accel: Any  # the machine config (AcceleratorConfig for EIE)
     meta: dict = field(default_factory=dict)
+    nodes: list[Node] | None = None   # the graph (network/graph.py); None: the chain of the layers
 
     def layer(self, name: str) -> CompressedLayer:
         for l in self.layers:
@@ -88,7 +89,8 @@ class CompressedModel:
 
     def to_network(self) -> Network:
         """The dequantized float network (for evaluation)."""
-        net = Network(self.name, tuple(self.input_shape), [l.spec for l in self.layers])
+        net = Network(self.name, tuple(self.input_shape), [l.spec for l in self.layers],
+                      nodes=None if self.nodes is None else list(self.nodes))
         for l in self.layers:
             net.params[l.name] = l.weights.astype(FLOAT)
             net.params[l.name + "_bias"] = l.bias.astype(FLOAT)
@@ -100,6 +102,7 @@ class CompressedModel:
         return (self.name == other.name and tuple(self.input_shape) == tuple(other.input_shape)
                 and self.compression == other.compression and self.accel == other.accel
                 and self.meta == other.meta and len(self.layers) == len(other.layers)
+                and self.nodes == other.nodes
                 and all(a == b for a, b in zip(self.layers, other.layers)))
 
 
@@ -135,6 +138,8 @@ def to_bytes(model: CompressedModel, path: str | os.PathLike = "<bytes>") -> byt
         "accelerator_config": model.accel.to_dict(),
         "meta": model.meta,
     }
+    if model.nodes is not None:
+        meta["graph"] = [n.to_dict() for n in model.nodes]
     return encode_container(meta, arrays, path)
 
 
@@ -192,9 +197,13 @@ def _from_container(meta: dict, arrays: dict, p) -> CompressedModel:
             if not np.array_equal(layer.bias, arrays[pfx + "bias"]):
                 raise bad(f"layer {spec.name}: stored bias differs from centroids[indices]")
             layers.append(layer)
-        return CompressedModel(name=str(meta["name"]), input_shape=tuple(int(s) for s in meta["input_shape"]),
-                               layers=layers, compression=ccfg, accel=acfg, meta=dict(meta.get("meta", {})))
+        nodes = None if meta.get("graph") is None else [Node.from_dict(d) for d in meta["graph"]]
+        model = CompressedModel(name=str(meta["name"]), input_shape=tuple(int(s) for s in meta["input_shape"]),
+                                layers=layers, compression=ccfg, accel=acfg, meta=dict(meta.get("meta", {})),
+                                nodes=nodes)
+        model.to_network().check()
+        return model
     except ArchiveError:
         raise
-    except (KeyError, TypeError, ValueError, ConfigError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, ConfigError) as e:
         raise bad(f"malformed model description ({type(e).__name__}: {e})") from None

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -154,39 +155,76 @@ def step_encode(net: Network, quant: dict[str, QuantState], cfg: CompressionConf
         layers.append(CompressedLayer(spec=s, bits=bits, centroids=q.centroids.astype(np.float32).copy(),
                                       indices=q.idx.copy(), form=form))
     return CompressedModel(name=net.name, input_shape=tuple(net.input_shape), layers=layers,
-                           compression=cfg, accel=accel, meta=dict(meta or {}))
+                           compression=cfg, accel=accel, meta=dict(meta or {}),
+                           nodes=None if net.nodes is None else list(net.nodes))
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Labelled samples to measure accuracy on, and where they come from."""
+
+    x: np.ndarray
+    y: np.ndarray
+    description: str
+
+    def error_pct(self, net: Network) -> float:
+        return net.error_pct(self.x, self.y)
+
+
+def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorConfig, *,
+                     train: TrainData | None = None, eval_set: EvalSet | None = None, meta: dict | None = None,
+                     progress: bool = True, log: Log = print) -> tuple[CompressedModel, dict[str, float]]:
+    """Prune (+ masked retraining with ``train``), quantize (+ centroid fine-tuning), encode.
+
+    ``net`` is the float model (modified in place). With ``eval_set`` the error (%) of the float
+    model, after pruning and after quantization (Huffman coding is lossless, so P+Q+H equals P+Q)
+    is measured and stored in ``model.meta`` (``baseline_test_error_pct``,
+    ``pruned_test_error_pct``, ``test_error_pct``, ``n_test_images``); without it they are None
+    and every report says accuracy was not measured. Returns ``(model, stage seconds)``.
+    """
+    cfg.check_layer_names([s.name for s in net.specs])
+    stages: dict[str, float] = {}
+    err = (lambda n: None) if eval_set is None else eval_set.error_pct
+    base_err = err(net)
+    if base_err is not None:
+        log(f"baseline test error: {base_err:.2f}%")
+    t = time.time()
+    step_prune(net, cfg, train, progress=progress, log=log)
+    pruned_err = err(net)
+    stages["prune_s"] = time.time() - t
+    if pruned_err is not None:
+        log(f"pruned test error: {pruned_err:.2f}%")
+    t = time.time()
+    quant = step_quantize(net, cfg, train, progress=progress, log=log)
+    stages["quantize_s"] = time.time() - t
+    t = time.time()
+    m = {**(meta or {}), "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
+    cm = step_encode(net, quant, cfg, accel, m)
+    cm.meta["test_error_pct"] = None if eval_set is None else eval_set.error_pct(cm.to_network())
+    cm.meta["n_test_images"] = None if eval_set is None else int(len(eval_set.y))
+    if eval_set is not None:
+        cm.meta["eval_data"] = eval_set.description
+        log(f"compressed test error: {cm.meta['test_error_pct']:.2f}% (on {eval_set.description})")
+    stages["encode_s"] = time.time() - t
+    return cm, stages
 
 
 def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfig, data: TrainData, *,
                      meta: dict | None = None, use_cache: bool = True, progress: bool = True,
                      log: Log = print) -> tuple[CompressedModel, dict, dict[str, float]]:
-    """The whole flow for a built-in model: baseline (cached), prune + retrain, quantize + fine-tune, encode.
+    """The whole flow for a built-in model: baseline (cached), then :func:`compress_network` with
+    ``data``'s training set and its test set for the accuracy.
 
-    Returns ``(model, storage report, stage seconds)``. The test errors (%) of the baseline,
-    the pruned and the final model on ``data``'s test set are in ``model.meta`` and in the
-    report's total (``baseline_test_error_pct``, ``pruned_test_error_pct``, ``test_error_pct``).
-    ``dcsim compress --model`` and the design-space sweeps (dcsim/dse.py) both run this.
+    Returns ``(model, storage report, stage seconds)``. ``dcsim compress --model`` and the
+    design-space sweeps (dcsim/dse/) both run this.
     """
-    stages: dict[str, float] = {}
     t = time.time()
     net = step_baseline(model, cfg, data, use_cache=use_cache, progress=progress, log=log)
-    base_err = net.error_pct(data.x_test, data.y_test)
-    stages["baseline_s"] = time.time() - t
-    log(f"baseline test error: {base_err:.2f}%")
-    t = time.time()
-    step_prune(net, cfg, data, progress=progress, log=log)
-    pruned_err = net.error_pct(data.x_test, data.y_test)
-    stages["prune_s"] = time.time() - t
-    log(f"pruned test error: {pruned_err:.2f}%")
-    t = time.time()
-    quant = step_quantize(net, cfg, data, progress=progress, log=log)
-    stages["quantize_s"] = time.time() - t
-    t = time.time()
-    cm = step_encode(net, quant, cfg, accel, {**(meta or {}), "model": model, "baseline_test_error_pct": base_err,
-                                             "pruned_test_error_pct": pruned_err})
-    cm.meta["test_error_pct"] = cm.to_network().error_pct(data.x_test, data.y_test)
-    cm.meta["n_test_images"] = int(len(data.x_test))
-    stages["encode_s"] = time.time() - t
+    stages = {"baseline_s": time.time() - t}
+    cm, st = compress_network(net, cfg, accel, train=data, eval_set=EvalSet(data.x_test, data.y_test, "the test set"),
+                              meta={**(meta or {}), "model": model}, progress=progress, log=log)
+    cm.meta.pop("eval_data", None)
+    stages.update(st)
     return cm, storage_report(cm), stages
 
 

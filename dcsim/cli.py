@@ -29,14 +29,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", help="prune, quantize and Huffman-code a model; write model.dcz and the storage report",
                        description="Compress a built-in model (train or reuse the baseline, prune + retrain, "
-                                   "quantize + fine-tune, Huffman-code, evaluate) or a user's weights "
-                                   "(.npz, no retraining). The methods are the recipe's prune_method and "
+                                   "quantize + fine-tune, Huffman-code, evaluate), a user's weights (.npz) "
+                                   "or ONNX model (--onnx), measured on --eval-data and retrained on --train-data. The methods are the recipe's prune_method and "
                                    "quantizer (docs/configs.md). Writes model.dcz, compression.json and "
                                    "compression_layers.csv into --out.")
     src = c.add_mutually_exclusive_group()
     src.add_argument("--model", choices=MODELS, help="built-in network trained on MNIST")
     src.add_argument("--weights", metavar="FILE.npz",
                      help="user weights: 2-D arrays are fc (out x in), 4-D conv; NAME_bias / NAME.bias is a bias")
+    src.add_argument("--onnx", metavar="FILE.onnx", help="a user's ONNX model with its graph (docs/models.md lists "
+                     "the supported operators); export PyTorch models with torch.onnx.export")
+    c.add_argument("--input-shape", metavar="C,H,W", help="one sample's shape without the batch axis, when the "
+                   "model does not fix it (--onnx, or --weights with a conv layer first)")
+    c.add_argument("--eval-data", metavar="DIR|FILE.npz", help="labelled samples to measure the accuracy of "
+                   "--weights/--onnx models at every stage: an IDX folder (MNIST, Fashion-MNIST: its test split) "
+                   "or an .npz with x and y; without it accuracy is not measured")
+    c.add_argument("--train-data", metavar="DIR|FILE.npz", help="training samples for masked retraining and "
+                   "centroid fine-tuning of --weights/--onnx models (PyTorch): an IDX folder (its train split) or "
+                   "an .npz with x and y")
+    c.add_argument("--sensitivity", action="store_true", help="prune and quantize each layer alone and measure "
+                   "the accuracy (needs --eval-data); writes the table and sensitivity.png")
+    c.add_argument("--max-accuracy-drop", type=float, metavar="POINTS", help="choose per-layer densities and bits "
+                   "for the highest rate whose accuracy drop (percentage points, measured on --eval-data) stays "
+                   "within POINTS")
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
     c.add_argument("--config", metavar="FILE.toml", help="TOML with [compress] and/or [accel] tables")
     c.add_argument("--data-dir", metavar="DIR", help="folder holding the four MNIST IDX files "
@@ -86,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verilog", help="Verilog and memory images of one layer for the machine (hw/)",
                        description="Generate the Amaranth PE array for one layer as Verilog, with the layer's "
                                    "streams, codebook and one input vector in its memories, plus a manifest of "
-                                   "ports, parameters and memories.")
+                                   "ports, parameters and memories. Every memory word is written into the "
+                                   "Verilog, so the output grows with PEs x SRAM depth: the default machine "
+                                   "(64 PEs, 128 KiB of sparse-matrix SRAM each) writes about 86 MB in "
+                                   "minutes. A layer with fewer rows than the machine has PEs gets a machine "
+                                   "of that many PEs instead (give --pes to keep a PE count), and an export "
+                                   "estimated above 20 MB is announced with its size and time and a smaller "
+                                   "--pes. For an FPGA use the small-SRAM machine: --config examples/fpga.toml "
+                                   "--pes 8 (docs/hardware.md).")
     v.add_argument("archive", nargs="?", metavar="ARCHIVE", help="a model.dcz file")
     v.add_argument("--layer", metavar="NAME", help="an EIE benchmark layer instead of an archive")
     v.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")

@@ -136,6 +136,8 @@ class Evaluation:
         """sim.json: the run, its accuracy, the machine and the reuse key."""
         doc = self.simulation.to_doc()
         doc["inputs"] = self.workload.inputs.description if self.workload.inputs else None
+        if self.workload.inputs is not None:
+            doc["inputs_labelled"] = self.workload.inputs.labels is not None
         if self.accuracy is not None:
             doc["accuracy"] = self.accuracy.to_doc()
         doc["accelerator_config"] = self.machine.to_dict()
@@ -224,11 +226,24 @@ def inputs_from_array(x, fan_in: int | None, where: str, labels=None, count: int
 
 
 def load_input_file(path, fan_in: int, count: int | None = None, what: str = "--inputs") -> Inputs:
-    """Input vectors from a ``.npy`` file (never unpickled)."""
+    """Inputs from a ``.npy`` file of samples, or an ``.npz`` with samples ``x`` and integer labels
+    ``y`` (never unpickled)."""
     x = load_arrays(path, what)
+    labels = None
     if isinstance(x, dict):
-        raise DcsimError(f"{what} {path}: a .npz of several arrays; give a .npy of shape (K, {fan_in})")
-    return inputs_from_array(x, fan_in, f"{what} {path}", count=count)
+        if "x" not in x:
+            raise DcsimError(f"{what} {path}: an .npz without an array x; give a .npy of shape (K, {fan_in}) or an "
+                             ".npz with x (K samples) and optional labels y (K,)")
+        x, labels = x["x"], x.get("y")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(x):
+                raise DcsimError(f"{what} {path}: y has shape {labels.shape} and dtype {labels.dtype}; y must be "
+                                 f"{len(x)} integer labels, one per sample of x")
+            labels = labels.astype(np.int64)
+    if np.asarray(x).dtype.kind == "c":
+        raise DcsimError(f"{what} {path}: holds complex numbers; inputs must be real")
+    return inputs_from_array(x, fan_in, f"{what} {path}", labels=labels, count=count)
 
 
 def mnist_test_inputs(fan_in: int, count: int | None = None, data_dir=None, progress: bool = False,
@@ -250,7 +265,7 @@ def run_key(workload: Workload, machine) -> str:
     the machine. Two runs with the same key give the same sim.json, bar timings."""
     w = {"layers": list(workload.layers), "seed": workload.seed} if workload.layers else \
         {"model": workload.source or workload.name, "inputs": workload.inputs.digest}
-    return hashlib.sha256(json.dumps({"workload": w, "machine": machine.to_dict(), "v": 1}, sort_keys=True,
+    return hashlib.sha256(json.dumps({"workload": w, "machine": machine.to_dict(), "v": 2}, sort_keys=True,
                                      default=json_default).encode()).hexdigest()
 
 

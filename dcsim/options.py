@@ -18,6 +18,8 @@ import hashlib
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from arch.configio import ConfigError
 from arch.errors import DcsimError
 
@@ -106,8 +108,9 @@ def add_run_options(q: argparse.ArgumentParser, *, layers: bool, energy: bool) -
                        "vgg-7, vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
         q.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
     add_machine_options(q, tech=energy)
-    q.add_argument("--inputs", metavar="mnist-test|FILE.npy", help="input vectors of an ARCHIVE run "
-                   "(default: the MNIST test images)")
+    q.add_argument("--inputs", metavar="mnist-test|FILE.npy|FILE.npz", help="inputs of an ARCHIVE run: the "
+                   "MNIST test images (default), a .npy of samples, or an .npz with x and labels y (the accuracy "
+                   "of the fixed-point engine is then reported)")
     q.add_argument("--count", type=int, metavar="K", default=None, help="use the first K inputs (default: all)")
     q.add_argument("--data-dir", metavar="DIR", help="folder holding the MNIST IDX files")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -132,7 +135,7 @@ def inputs_from_args(args, model, count: int | None):
     """The input vectors of a model run: ``--inputs`` (mnist-test, the default, or a .npy), ``--count``."""
     from dcsim.flow import load_input_file, mnist_test_inputs
 
-    fan_in = model.layers[0].indices.shape[1] - 1
+    fan_in = int(np.prod(model.input_shape))
     src = args.inputs or "mnist-test"
     if src == "mnist-test":
         return mnist_test_inputs(fan_in, count, args.data_dir, progress=not args.quiet)

@@ -238,10 +238,11 @@ def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, t
         n_passes = max(1, math.ceil(n_rows / lcfg.rows_per_pass))
         pointers = n_passes * n_pe * (n_cols + 1)
 
-        # (a) dense fp32 from DRAM
+        vec = float(layer.get("vectors", 1))   # matrix-vector products per inference (a conv layer's positions)
+        # (a) dense fp32 from DRAM, fetched once per inference and used for every product
         a_bits = dense * 32
-        a = {"dram": a_bits * dram.pJ, "mul": dense * fp_mul.pJ, "add": dense * fp_add.pJ,
-             "act_sram": n_cols * sram32.pJ + n_rows * sram32w.pJ}
+        a = {"dram": a_bits * dram.pJ, "mul": dense * vec * fp_mul.pJ, "add": dense * vec * fp_add.pJ,
+             "act_sram": (n_cols * sram32.pJ + n_rows * sram32w.pJ) * vec}
         # (b) compressed from DRAM, sparse compute on the same datapath as (c)
         if layer.get("b_dram_bits") is not None:   # the model's own compressed form (e.g. Deep Compression's)
             b_bits = _num(layer, "b_dram_bits", where)
@@ -250,7 +251,7 @@ def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, t
         act_b = sram_access(SCENARIO_ACT_SRAM_BYTES, lcfg.act_bits, table, what="activation SRAM")
         act_bw = sram_access(SCENARIO_ACT_SRAM_BYTES, lcfg.act_bits, table, write=True, what="activation SRAM")
         b = {"dram": b_bits * dram.pJ, "codebook": macs * ae["codebook"].pJ, "mul": macs * ae["mul"].pJ,
-             "add": macs * ae["add"].pJ, "act_sram": act_nnz * act_b.pJ + n_rows * act_bw.pJ}
+             "add": macs * ae["add"].pJ, "act_sram": act_nnz * act_b.pJ + n_rows * vec * act_bw.pJ}
         # (c) EIE from on-chip SRAM, plus DRAM for what does not fit
         le = layer_energy(layer["sim_accesses"], cycles, lcfg, table, EIE_PRICING, leakage=leakage)
         pe_e = _pe_entries(layer, entries, n_pe, where)
@@ -352,14 +353,15 @@ def run_scenarios(run, cfg: AcceleratorConfig, table: EnergyTable, *, leakage: b
     layers = []
     for sl in run.layers:
         r, lcfg = sl.result, sl.config
-        runs = max(1, r.runs)
+        runs = max(1, sl.inferences)
         layers.append({"name": sl.name, "n_rows": r.n_rows, "n_cols": r.n_cols, "dense_weights": r.n_rows * r.n_cols,
                        "nnz_weights": sl.nnz_weights, "entries": r.stored_entries, "max_pe_entries": r.max_pe_entries,
                        "index_bits": lcfg.index_bits, "rel_index_bits": lcfg.rel_index_bits,
                        "pointer_bits": lcfg.pointer_bits, "act_nnz": r.broadcasts / runs,
                        "macs_sparse": (r.entries - r.fillers) / runs,
                        "sim_accesses": {c: {k: v / runs for k, v in rw.items()} for c, rw in r.accesses.items()},
-                       "cycles": r.cycles / runs, "b_dram_bits": (dram_form_bits or {}).get(sl.name)})
+                       "cycles": r.cycles / runs, "b_dram_bits": (dram_form_bits or {}).get(sl.name),
+                       "vectors": sl.vectors})
     if not independent_layers:
         return scenario_energies(layers, cfg, table, leakage=leakage)
     per = {d["name"]: scenario_energies([d], sl.config, table, leakage=leakage) for d, sl in zip(layers, run.layers)}

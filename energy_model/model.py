@@ -215,7 +215,7 @@ def evaluate_energy(run, table: EnergyTable, machine, *, leakage: bool = False,
     layers, sources = [], {}
     for sl in run.layers:
         r, cfg = sl.result, sl.config
-        runs = max(1, r.runs)
+        runs = max(1, sl.inferences)
         acc = {c: {k: v / runs for k, v in rw.items()} for c, rw in r.accesses.items()}
         e = layer_energy(acc, r.cycles / runs, cfg, table, machine, leakage=leakage)
         layers.append(LayerEnergy(sl.name, r.n_rows, r.n_cols, e["cycles"], e["latency_us"], dict(e["energy_pJ"]),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -32,8 +33,8 @@ from arch.fixedpoint import LayerFormat
 from .array import EIEArray
 from .pe import LOAD_CODEBOOK, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_SPMAT
 
-__all__ = ["TOP_NAME", "export_layer", "memory_table", "hex_text", "read_hex", "verilog_inits",
-           "to_readmemh"]
+__all__ = ["TOP_NAME", "ExportEstimate", "estimate_export", "export_layer", "memory_table", "hex_text", "read_hex",
+           "verilog_inits", "to_readmemh"]
 
 #: Module name of the generated top.
 TOP_NAME = "eie_top"
@@ -129,6 +130,86 @@ def to_readmemh(text: str, files: dict[tuple[str, str], str]) -> str:
     if missing:
         raise RuntimeError(f"memories not found in the Verilog: {sorted(missing)}")
     return "".join(pieces)
+
+
+#: Calibration of :func:`estimate_export` (docs/hardware.md, "Output size and time"), measured with
+#: Amaranth 0.5 on layers of 10 x 71 for 1-64 PEs, 256 B-128 KiB of sparse-matrix SRAM and 1-64
+#: activation registers per PE R: the Verilog bytes of a PE's logic (everything but the memory
+#: initialisers, the broadcaster and LNZD included) are ``LOGIC_BYTES_PER_PE + LOGIC_BYTES_PER_REG
+#: x R + LOGIC_BYTES_PER_REG2 x R**2`` (within 12% of the measured ones), and Amaranth's Verilog
+#: backend takes about ``SECONDS_PER_MB`` per MB of ``<name>.v`` (with Python's cyclic garbage
+#: collector run rarely, as ``dcsim verilog`` runs it; 1.5-2.5x as long with its default thresholds).
+LOGIC_BYTES_PER_PE = 28_600
+LOGIC_BYTES_PER_REG = 1_260
+LOGIC_BYTES_PER_REG2 = 25
+SECONDS_PER_MB = 2.1
+
+
+@dataclass(frozen=True)
+class ExportEstimate:
+    """What :func:`export_layer` will write for a machine and layer shape (bytes) and take (s)."""
+
+    verilog_bytes: int        # <name>.v: the logic and every memory's init values
+    readmemh_bytes: int       # <name>_readmemh.v: the logic (0 for the host top)
+    hex_bytes: int            # the .hex files
+    manifest_bytes: int       # <name>.json
+    init_words: int           # memory words baked into <name>.v
+    seconds: float            # rough time of the export, mostly Amaranth's Verilog backend
+
+    @property
+    def total_bytes(self) -> int:
+        return self.verilog_bytes + self.readmemh_bytes + self.hex_bytes + self.manifest_bytes
+
+
+def _digits_below(n: int) -> int:
+    """Decimal digits of 0, 1, ..., n - 1 together (the addresses of the init lines)."""
+    total, lo, d = 0, 0, 1
+    while lo < n:
+        hi = min(n, 10 ** d)
+        total += (hi - lo) * d
+        lo, d = hi, d + 1
+    return total
+
+
+def estimate_export(cfg: AcceleratorConfig, n_rows: int, n_cols: int, host: bool = False) -> ExportEstimate:
+    """Size and time of :func:`export_layer` for an ``n_rows x n_cols`` layer (bias column included),
+    without building anything.
+
+    Amaranth bakes every memory word into ``<name>.v`` as one ``mem[i] = W'h...;`` line (all-zero
+    words and the host top's empty memories included), so the memory part is exact from the
+    memory shapes: per PE the sparse-matrix SRAM (``cfg.spmat_words`` words: the dominant term,
+    ``n_pe x spmat_words`` lines), the two pointer banks and the codebook, and the activation
+    memory (one ``cols_per_batch x act_bits``-bit word per input batch). The logic is ``n_pe``
+    times the calibrated bytes per PE (above). The total came within 12% of the measured outputs
+    (within 1% above 10 MB, where the memory images dominate); the time, ``SECONDS_PER_MB`` per MB of ``<name>.v``, is
+    rough: 0.7-1.1x of it was measured on the calibration machine, and a slower one takes longer.
+    """
+    n_passes = max(1, -(-n_rows // cfg.rows_per_pass))
+    n_batches = max(1, -(-n_cols // cfg.cols_per_batch))
+    stride = (n_cols + 1) + ((n_cols + 1) & 1)
+    ptr_depth = n_passes * stride // 2
+    per_pe = [("spmat", cfg.spmat_words, cfg.sram_word_bits), ("ptr_even", ptr_depth, cfg.pointer_bits),
+              ("ptr_odd", ptr_depth, cfg.pointer_bits), ("codebook", cfg.codebook_size, cfg.weight_bits)]
+    top = [("acts", n_batches, cfg.cols_per_batch * cfg.act_bits)]
+
+    def sizes(mems):
+        init = hexb = words = 0
+        for mem, depth, width in mems:
+            digits = -(-width // 4)
+            # "    mem[i] = W'h<digits>;\n"
+            init += depth * (13 + len(mem) + len(str(width)) + digits) + _digits_below(depth)
+            hexb += depth * (digits + 1)
+            words += depth
+        return init, hexb, words
+
+    (pe_init, pe_hex, pe_words), (top_init, top_hex, top_words) = sizes(per_pe), sizes(top)
+    regs = cfg.act_regs_per_pe
+    logic = cfg.n_pe * (LOGIC_BYTES_PER_PE + LOGIC_BYTES_PER_REG * regs + LOGIC_BYTES_PER_REG2 * regs * regs)
+    verilog_bytes = logic + top_init + cfg.n_pe * pe_init
+    hexb, words = top_hex + cfg.n_pe * pe_hex, top_words + cfg.n_pe * pe_words
+    return ExportEstimate(verilog_bytes=verilog_bytes, readmemh_bytes=0 if host else logic, hex_bytes=hexb,
+                          manifest_bytes=4_000 + 1_000 * cfg.n_pe, init_words=words,
+                          seconds=SECONDS_PER_MB * verilog_bytes / 1e6)
 
 
 def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,

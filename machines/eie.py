@@ -3,7 +3,8 @@
 - config: ``arch.config.AcceleratorConfig`` (its defaults are EIE's);
 - encoding: interleaved CSC per PE, tiled into output passes and input batches
   (arch/encoding.py, arch/tiling.py; ``sim.engine.prepare_layer`` flattens it);
-- simulation: the cycle-level Numba engine (sim/engine.py, docs/microarchitecture.md);
+- simulation: the cycle-level Numba engine (sim/engine.py, docs/microarchitecture.md), one input
+  vector (``run``) or many in one parallel call (``run_batch``);
 - energies: energy_model/eie.py (per-action energies; scenarios of where the weights live);
 - RTL: the Amaranth PE array (hw/), exported as Verilog and synthesized for FPGAs.
 """
@@ -23,6 +24,12 @@ class _EIERTL:
         from hw.export import export_layer
 
         return export_layer(out_dir, cfg, indices, codebook_q, x, fmt, relu, host=host)
+
+    def estimate_export(self, cfg, n_rows, n_cols, host=False):
+        """The size and time of :meth:`export_layer`'s output, from the shapes alone."""
+        from hw.export import estimate_export
+
+        return estimate_export(cfg, n_rows, n_cols, host=host)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -64,6 +71,13 @@ class EIE(Machine):
         from sim.engine import run_layer
 
         return run_layer(prepared, codebook_q, x, fmt, relu)
+
+    def run_batch(self, prepared, codebook_q, X, fmt, relu):
+        """All rows of ``X`` in one jitted, parallel call (``sim.engine.run_batch``); the same result
+        as the default's loop over :meth:`run`."""
+        from sim.engine import run_batch
+
+        return run_batch(prepared, codebook_q, X, fmt, relu)
 
     def action_energies(self, cfg: AcceleratorConfig, table):
         return eie_energy.action_energies(cfg, table)

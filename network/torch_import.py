@@ -10,10 +10,11 @@ What it holds:
 - the lazy import: :data:`INSTALL_HINT`, :class:`TorchMissingError`, :func:`import_torch`;
 - the module walk: :func:`weight_layers` lists a module's ``nn.Linear`` / ``nn.Conv2d`` layers
   as :class:`WeightLayer` records with their dcsim names (:func:`layer_name`) and refuses
-  anything dcsim's Network cannot run;
+  other parameter-holding modules; :func:`conv_geometry` reads a conv's stride, padding,
+  dilation and groups;
 - reading weights: :func:`tensor_to_numpy`, :func:`augmented_weights` (``[W | b]`` of a layer);
-- the conversion :func:`network_from_module`: the weights alone, or the structure traced
-  under forward hooks and checked against the module's own forward pass; the state_dict path.
+- the conversion :func:`network_from_module`: the weights alone, or the graph through ONNX,
+  checked against the module's own forward pass; the state_dict path.
 
 Layer names: the module path of each ``Linear`` / ``Conv2d`` (as in
 ``module.named_modules()``) with ``.`` replaced by ``_`` (``features.0`` -> ``features_0``; an
@@ -21,14 +22,15 @@ Layer names: the module path of each ``Linear`` / ``Conv2d`` (as in
 ``.weight`` with the same replacement. Two paths that collide after the replacement raise
 :class:`~arch.errors.ModelError`.
 
-Supported: ``nn.Linear`` and ``nn.Conv2d`` with stride 1, no padding, no dilation,
-``groups=1`` (what :class:`network.graph.Network` runs), with or without bias, in a
-feed-forward chain. Between weight layers the structure tracing (``input_shape`` given)
-understands ``nn.ReLU``, ``nn.MaxPool2d(k)`` (stride = kernel, no padding), ``nn.Flatten``,
-``nn.Identity`` and dropout. Anything else with parameters (BatchNorm, LayerNorm, Embedding,
-RNNs, grouped / strided / dilated / padded conv, ...) raises :class:`~arch.errors.ModelError`
-naming the layer. Weights are read as the module computes with them: a parametrized weight
-gives its effective value.
+Supported: ``nn.Linear`` and ``nn.Conv2d`` (any stride, zero padding, dilation, groups), with
+or without bias. With ``input_shape`` the module's graph is taken through ``torch.onnx.export``
+and the ONNX importer (network/onnx_import.py): pooling, activations, residual adds and the
+rest of its operators, exactly as ``dcsim compress --onnx`` reads a file; the result is checked
+against the module's own forward pass. Without it, the layers form a chain in registration
+order (enough for compression and the storage report). A module that holds other parameters
+(BatchNorm, LayerNorm, Embedding, RNNs, ...) raises :class:`~arch.errors.ModelError` naming the
+layer. Weights are read as the module computes with them: a parametrized weight gives its
+effective value.
 
 Knows nothing about compression (it must not import :mod:`compress`).
 """
@@ -118,21 +120,28 @@ def _layer_kind(m, path: str) -> LayerKind:
     c = m
     if isinstance(c.weight, nn.parameter.UninitializedParameter):
         raise ModelError(f"layer {path!r}: LazyConv2d is not initialised; run one forward pass first")
-    problems = []
-    if tuple(c.stride) != (1, 1):
-        problems.append(f"stride={tuple(c.stride)}")
-    if c.padding == "same" and tuple(c.kernel_size) != (1, 1):
-        problems.append("padding='same'")
-    elif c.padding not in ("valid", "same") and tuple(c.padding) != (0, 0):
-        problems.append(f"padding={tuple(c.padding)}")
-    if tuple(c.dilation) != (1, 1):
-        problems.append(f"dilation={tuple(c.dilation)}")
-    if c.groups != 1:
-        problems.append(f"groups={c.groups}")
-    if problems:
-        raise ModelError(f"layer {path!r} (Conv2d): {', '.join(problems)} is not supported; dcsim's Network runs "
-                         "stride-1, unpadded, undilated, ungrouped convolutions only")
+    if c.padding_mode != "zeros":
+        raise ModelError(f"layer {path!r} (Conv2d): padding_mode={c.padding_mode!r} is not supported; dcsim pads "
+                         "with zeros")
     return LayerKind.CONV
+
+
+def conv_geometry(m) -> dict:
+    """The :class:`~network.graph.LayerSpec` geometry of an ``nn.Conv2d`` (stride, zero padding as
+    (top, left, bottom, right), dilation, groups); ``padding='same'`` is resolved as PyTorch does
+    (the extra pixel of an odd total goes to the bottom/right)."""
+    kh, kw = m.kernel_size
+    dh, dw = m.dilation
+    if m.padding == "same":
+        th, tw = dh * (kh - 1), dw * (kw - 1)
+        pad = (th // 2, tw // 2, th - th // 2, tw - tw // 2)
+    elif m.padding == "valid":
+        pad = (0, 0, 0, 0)
+    else:
+        ph, pw = m.padding
+        pad = (ph, pw, ph, pw)
+    return dict(stride=tuple(int(s) for s in m.stride), padding=tuple(int(p) for p in pad),
+                dilation=(int(dh), int(dw)), groups=int(m.groups))
 
 
 def weight_layers(module) -> list[WeightLayer]:
@@ -159,7 +168,8 @@ def weight_layers(module) -> list[WeightLayer]:
             continue
         if isinstance(m, bad_types):
             raise ModelError(f"layer {label!r} ({type(m).__name__}) is not supported: dcsim compresses "
-                             "nn.Linear and nn.Conv2d (stride 1, no padding) only; fold or remove it first")
+                             "nn.Linear and nn.Conv2d only; fold it into the layer before it (or import the model "
+                             "through ONNX, which folds BatchNorm) or remove it first")
         own = _own_tensors(m)
         if own:
             raise ModelError(f"layer {label!r} ({type(m).__name__}) holds parameters/buffers {own}; dcsim "
@@ -198,12 +208,11 @@ def network_from_module(module_or_state_dict, input_shape: tuple[int, ...] | Non
         shapes of the weights, so this is enough for compression and storage
         accounting; the network's forward pass may differ from the module's.
       * With ``input_shape`` (one sample, no batch dimension, e.g. ``(1, 28, 28)``):
-        the module is run once in eval mode under forward hooks. The layer order
-        is the execution order; ``relu`` / ``pool`` come from the ``nn.ReLU`` /
-        ``nn.MaxPool2d`` modules run between weight layers. The result is then
-        checked: ``Network.forward`` must reproduce the module's output on a
-        random input, else :class:`~arch.errors.ModelError` (e.g. a functional
-        ``F.relu`` the hooks cannot see).
+        a copy of the module with its parametrizations baked in goes through
+        ``torch.onnx.export`` and the ONNX importer, so the network carries the
+        module's graph (functional ops included). The result is then checked:
+        ``Network.forward`` must reproduce the module's output on a random input,
+        else :class:`~arch.errors.ModelError`.
 
     - **state_dict** (a mapping of ``X.weight`` / ``X.bias`` tensors or arrays, in
       layer order; torch not needed for numpy values): 2-D weights are fc, 4-D
@@ -222,21 +231,32 @@ def network_from_module(module_or_state_dict, input_shape: tuple[int, ...] | Non
         raise TypeError(f"expected a torch.nn.Module or a state_dict mapping, got {type(module).__name__}")
     layers = weight_layers(module)
     name = name or type(module).__name__
-    relu = {l.name: i < len(layers) - 1 for i, l in enumerate(layers)}
-    pool = {l.name: 0 for l in layers}
     if input_shape is not None:
-        layers, relu, pool = _trace_structure(module, layers, tuple(int(s) for s in input_shape))
+        net = _network_via_onnx(module, layers, tuple(int(s) for s in input_shape), name)
+        _check_forward(module, net)
+        return net
     specs, params = [], {}
-    for n, _path, layer, kind in layers:
+    for i, (n, _path, layer, kind) in enumerate(layers):
         aug = augmented_weights(layer)
         W = aug[:, :-1].reshape(tuple(layer.weight.shape))
-        specs.append(LayerSpec(n, kind, tuple(int(s) for s in W.shape), relu=relu[n], pool=pool[n]))
+        geometry = conv_geometry(layer) if kind is LayerKind.CONV else {}
+        specs.append(LayerSpec(n, kind, tuple(int(s) for s in W.shape), relu=i < len(layers) - 1, **geometry))
         params[n] = np.ascontiguousarray(W)
         params[n + "_bias"] = np.ascontiguousarray(aug[:, -1])
-    net = Network(name, weights_only_input_shape(specs) if input_shape is None else tuple(int(s) for s in input_shape),
-                  specs, params)
-    if input_shape is not None:
-        _check_forward(module, net)
+    return Network(name, weights_only_input_shape(specs), specs, params)
+
+
+def _network_via_onnx(module, layers: list[WeightLayer], input_shape, name: str) -> Network:
+    """The module's graph through ``torch.onnx.export`` (network/onnx_import.py) with the
+    effective weights: the export folds a parametrization's computation into a constant."""
+    from .onnx_import import network_from_torch
+
+    net = network_from_torch(module, input_shape, name)
+    want = {l.name for l in layers}
+    got = {s.name for s in net.specs}
+    if got != want:
+        raise ModelError(f"the exported graph's layers {sorted(got)} are not the module's nn.Linear / nn.Conv2d "
+                         f"layers {sorted(want)} (a layer used twice, or one that never runs in forward?)")
     return net
 
 
@@ -300,67 +320,6 @@ def _run_eval(module, x):
             m.training = t
 
 
-def _trace_structure(module, layers: list[WeightLayer], input_shape):
-    """Execution order and relu/pool flags from one hooked forward pass."""
-    nn = import_torch().nn
-    by_id = {id(l.module): l for l in layers}
-    events: list[tuple[str, Any]] = []
-    handles = []
-    for path, m in _walk(module):
-        if id(m) in by_id or not any(True for _ in m.children()):
-            handles.append(m.register_forward_hook(
-                lambda mod, inp, out, _p=path or type(module).__name__: events.append((_p, mod))))
-    try:
-        _run_eval(module, _probe_input(module, input_shape, seed=0))
-    finally:
-        for h in handles:
-            h.remove()
-    order, relu, pool = [], {}, {}
-    cur = None
-    seen = set()
-    for path, m in events:
-        if id(m) in by_id:
-            cur = by_id[id(m)]
-            if cur.name in seen:
-                raise ModelError(f"layer {path!r} runs more than once in forward; dcsim needs a feed-forward chain")
-            seen.add(cur.name)
-            order.append(cur)
-            relu[cur.name], pool[cur.name] = False, 0
-            continue
-        if isinstance(m, (nn.Flatten, nn.Identity, nn.modules.dropout._DropoutNd)):
-            if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) != (1, -1):
-                raise ModelError(f"layer {path!r}: Flatten({m.start_dim}, {m.end_dim}) is not supported; use Flatten()")
-            continue
-        if cur is None:
-            raise ModelError(f"layer {path!r} ({type(m).__name__}) runs before the first weight layer; "
-                             "dcsim's Network starts with an fc or conv layer")
-        if isinstance(m, nn.ReLU):
-            relu[cur.name] = True
-        elif isinstance(m, nn.MaxPool2d) and _square_pool(m) and cur.kind is LayerKind.CONV and pool[cur.name] == 0:
-            pool[cur.name] = _square_pool(m)
-        else:
-            raise ModelError(f"layer {path!r} ({type(m).__name__}) after {cur.path!r} is not supported between "
-                             "weight layers (supported: ReLU, one MaxPool2d(k) with stride k after a conv, Flatten, "
-                             "Identity, Dropout); pass no input_shape for a weights-only network")
-    missing = [l.path for l in layers if l.name not in seen]
-    if missing:
-        raise ModelError(f"layers {missing} do not run in forward; remove them or pass no input_shape")
-    return order, relu, pool
-
-
-def _square_pool(m) -> int:
-    """The kernel k of a MaxPool2d(k) with stride k, no padding or dilation; 0 for any other pooling."""
-    def pair(v):
-        return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-
-    k = pair(m.kernel_size)
-    s = pair(m.stride if m.stride is not None else m.kernel_size)
-    if (k[0] != k[1] or s != k or pair(m.padding) != (0, 0) or pair(m.dilation) != (1, 1)
-            or m.ceil_mode or m.return_indices):
-        return 0
-    return int(k[0])
-
-
 def _probe_input(module, input_shape, seed: int):
     """A batch of two random samples of ``input_shape`` on the module's device and float dtype."""
     torch = import_torch()
@@ -382,6 +341,5 @@ def _check_forward(module, net: Network) -> None:
         diff = float(np.max(np.abs(got - ref))) if got.shape == ref.shape else float("nan")
         raise ModelError(
             f"the converted network does not reproduce the module's output (shapes {got.shape} vs {ref.shape}, "
-            f"max abs diff {diff:.3g}): the forward pass does something dcsim's Network cannot see or run "
-            "(functional F.relu / F.max_pool2d, residual connections, other ops). Use nn.ReLU / nn.MaxPool2d "
-            "modules, or pass no input_shape for a weights-only network (enough for the storage report)")
+            f"max abs diff {diff:.3g}); pass no input_shape for a weights-only network (enough for the storage "
+            "report)")

@@ -51,6 +51,12 @@ def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
           augment_shift: int = 0, progress: bool = True, desc: str = "train") -> list[dict]:
     """Train ``net`` in place with SGD + momentum and a cosine learning-rate decay.
 
+    One entry point for every network: a chain (``net.is_chain``: the built-in LeNets, ``.npz``
+    weights) trains here with the numpy backward pass; any other network (an imported ONNX
+    graph with padded / strided / grouped convolutions, pooling nodes, residual adds, ...)
+    trains through PyTorch with the same semantics (:func:`network.torch_train.train_torch`;
+    torch is imported only then).
+
     - ``masks``: pruned connections (False) get zero gradient and stay exactly 0.
     - ``quant``: those layers train only their centroids; the gradient of
       centroid k is the sum of the gradients of the entries of ``[W | b]`` whose
@@ -61,6 +67,12 @@ def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
 
     Returns one dict per epoch with the mean training loss.
     """
+    if not net.is_chain:
+        from .torch_train import train_torch
+
+        return train_torch(net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                           batch_size=batch_size, seed=seed, masks=masks, quant=quant,
+                           augment_shift=augment_shift, progress=progress, desc=desc)
     from tqdm import tqdm
 
     masks = masks or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
+from .compression import accuracy_rows
 from .energy import plot_energy_breakdown
 from .simulation import machine_text
 from .tables import markdown_table, write_json
@@ -19,6 +20,7 @@ def report_layers(compression: dict, simulation: dict, energy: dict) -> list[dic
         c = comp.get(name, compression["total"] if name == "total" else {})
         s = sim.get(name, {})
         row = {"layer": name,
+               "vectors_per_input": s.get("vectors_per_input"),
                "weights_kept_pct": c.get("weights_kept_pct"),
                "compression_rate_pqh": c.get("compression_rate_pqh", c.get("compression_rate")),
                "cycles": e["cycles"], "latency_us": e["latency_us"],
@@ -29,6 +31,15 @@ def report_layers(compression: dict, simulation: dict, energy: dict) -> list[dic
         row.update(frames_per_s=e["frames_per_s"], frames_per_J=e["frames_per_J"], power_W=e["power_W"])
         rows.append(row)
     return rows
+
+
+def _engine_accuracy(simulation: dict) -> str:
+    a = simulation.get("accuracy")
+    if a:
+        return (f"Fixed-point engine on {a['n']:,} labelled inputs: {100 - a['engine_fixed_point_error_pct']:.2f}% "
+                f"accuracy (float model {100 - a['float_model_error_pct']:.2f}%; same prediction on "
+                f"{a['engine_vs_float_agreement_pct']:.2f}%).")
+    return "Fixed-point engine accuracy not measured: the inputs have no labels."
 
 
 def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, energy: dict, accel,
@@ -59,9 +70,15 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
         f"(P+Q+H) against 32-bit dense; " + (f"test error {t['test_error_pct']:.2f}%" if t.get("test_error_pct")
                                              is not None else "accuracy not measured") + ".",
         "",
+        markdown_table(accuracy_rows(compression), [("stage", "stage"), ("rate", "rate (x)"),
+                                                    ("accuracy", "accuracy (%)")], none="not measured"),
+        "",
+        _engine_accuracy(simulation),
+        "",
         "## Per layer",
         "",
-        markdown_table(rows, [("layer", "layer"), ("weights_kept_pct", "kept (%)"),
+        markdown_table(rows, [("layer", "layer"), ("vectors_per_input", "products/input"),
+                             ("weights_kept_pct", "kept (%)"),
                              ("compression_rate_pqh", "rate P+Q+H (x)"), ("cycles", "cycles"),
                              ("latency_us", "latency_us"), ("load_balance_efficiency_pct", "load balance (%)"),
                              ("energy_pJ", "energy_pJ"), ("frames_per_s", "frames_per_s"),
@@ -74,6 +91,17 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
         f"![energy per layer and component]({png.name})",
         "",
     ]
+    host = simulation.get("host_ops") or []
+    if host:
+        lines += [
+            "## Not mapped to the accelerator",
+            "",
+            "These operations run on the host between layers; they are in neither the cycles nor the energy above.",
+            "",
+            markdown_table(host, [("node", "node"), ("op", "operation"), ("ops_per_input", "ops/input"),
+                                  ("outputs_per_input", "outputs/input")]),
+            "",
+        ]
     if s:
         lines += [
             "## Where the weights live",

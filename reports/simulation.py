@@ -7,7 +7,7 @@ from .tables import format_table, write_csv, write_json
 
 SIM_COLUMNS = [
     ("layer", "layer"), ("rows", "out"), ("cols", "in"), ("n_pe", "PEs"), ("fifo_depth", "FIFO"),
-    ("inputs", "inputs"), ("cycles_per_input", "cycles/input"), ("latency_us_per_input", "latency (us)"),
+    ("inputs", "inputs"), ("vectors_per_input", "products/input"), ("cycles_per_input", "cycles/input"), ("latency_us_per_input", "latency (us)"),
     ("load_balance_efficiency_pct", "load balance (%)"), ("useful_efficiency_pct", "useful eff. (%)"),
     ("filler_pct", "fillers (%)"), ("max_pe_busy_per_input", "slowest PE busy (cycles)"),
     ("engine_seconds", "engine (s)"),
@@ -42,8 +42,15 @@ def sim_table(doc: dict) -> str:
     rows.append({"layer": "total", **{k: t[k] for k in ("inputs", "cycles_per_input", "latency_us_per_input",
                                                         "filler_pct", "engine_seconds") if k in t}})
     cols = [(k, h) for k, h in SIM_COLUMNS if any(k in r for r in rows)]
-    title = f"Cycle-level simulation ({machine_text(doc['accelerator_config'])}; figures per input vector)"
-    return format_table(rows, cols, title=title)
+    title = f"Cycle-level simulation ({machine_text(doc['accelerator_config'])}; figures per input)"
+    out = format_table(rows, cols, title=title)
+    host = doc.get("host_ops") or []
+    if host:
+        out += "\n\n" + format_table(host, [("node", "node"), ("op", "operation"), ("ops_per_input", "ops/input"),
+                                              ("outputs_per_input", "outputs/input")],
+                                     title="Not mapped to the accelerator: run on the host between layers "
+                                           "(not in the cycles or the energy)")
+    return out
 
 
 def print_simulation(doc: dict) -> None:
@@ -54,6 +61,8 @@ def print_simulation(doc: dict) -> None:
         print(f"\naccuracy on {a['n']} inputs: engine (fixed point) {a['engine_fixed_point_error_pct']:.2f}% error, "
               f"float model {a['float_model_error_pct']:.2f}% error; same prediction on "
               f"{a['engine_vs_float_agreement_pct']:.2f}%")
+    elif doc.get("inputs_labelled") is False:
+        print("\naccuracy not measured: the inputs have no labels (give --inputs FILE.npz with x and y)")
     if doc.get("verified"):
         print("verified: the engine's outputs equal the fixed-point reference bit for bit")
 

@@ -49,10 +49,11 @@ def format_value(v: Any, *, none: str = "", exact: bool = False) -> str:
     return str(v)
 
 
-def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None = None) -> str:
-    """Right-aligned text table; ``columns`` are (key, header-with-unit) pairs."""
+def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title: str | None = None,
+                 none: str = "") -> str:
+    """Right-aligned text table; ``columns`` are (key, header-with-unit) pairs; ``none`` shows a missing value."""
     heads = [h for _, h in columns]
-    body = [[format_value(r.get(k)) for k, _ in columns] for r in rows]
+    body = [[format_value(r.get(k), none=none) for k, _ in columns] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(heads)]
     lines = []
     if title:
@@ -64,11 +65,11 @@ def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str]], title
     return "\n".join(lines)
 
 
-def markdown_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str]]) -> str:
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[tuple[str, str]], none: str = "") -> str:
     """A markdown table; ``columns`` are (key, header-with-unit) pairs, cells by :func:`format_value`
-    (a missing key is an empty cell; ``|`` is escaped and line breaks become spaces)."""
+    (a missing key shows ``none``, empty by default; ``|`` is escaped and line breaks become spaces)."""
     def cell(v: Any) -> str:
-        return format_value(v).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+        return format_value(v, none=none).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
     lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(k)) for k, _ in columns) + " |" for r in rows]

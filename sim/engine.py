@@ -7,7 +7,10 @@ Two steps, so one encoding serves many input vectors:
   ``cfg.cols_per_batch`` columns, the capacity checks) and flattens the streams into
   contiguous arrays (:class:`PreparedLayer`).
 * :func:`run_layer` runs one input vector through every tile (passes outer, batches inner)
-  in a jitted cycle loop and returns a :class:`~sim.results.LayerResult`.
+  in a jitted cycle loop and returns a :class:`~sim.results.LayerResult`;
+  :func:`run_batch` runs K input vectors in one jitted call, in parallel over the vectors
+  (``numba.prange``), and returns exactly what merging the K results of :func:`run_layer`
+  would (:meth:`~sim.results.EIELayerResult.merge`).
 
 Per tile the kernel has two parts, both jitted:
 
@@ -43,7 +46,8 @@ from arch.tiling import TiledLayer, tile_layer
 
 from .results import EIELayerResult, empty_accesses
 
-__all__ = ["PreparedLayer", "prepare_layer", "run_layer", "check_inputs", "accesses_from_counts"]
+__all__ = ["PreparedLayer", "prepare_layer", "run_layer", "run_batch", "check_inputs", "check_batch_inputs",
+           "accesses_from_counts"]
 
 @dataclass(frozen=True, eq=False)
 class PreparedLayer:
@@ -133,28 +137,72 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
                          max_column_entries=max_col)
 
 
-def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert the run inputs; returns ``(codebook_q, x)`` as contiguous int64."""
-    for name, arr in (("codebook_q", codebook_q), ("x", x)):
+def _check_integers(**arrays) -> None:
+    for name, arr in arrays.items():
         if not np.issubdtype(np.asarray(arr).dtype, np.integer):
             raise ValueError(f"{name} must be integers (fixed point); got dtype {np.asarray(arr).dtype}")
-    cb = np.array(codebook_q, dtype=np.int64)        # fresh, writable, contiguous copies
-    xv = np.array(x, dtype=np.int64)
+
+
+def _check_codebook(prep: PreparedLayer, codebook_q) -> np.ndarray:
+    cb = np.array(codebook_q, dtype=np.int64)        # fresh, writable, contiguous copy
     if cb.ndim != 1 or cb.shape[0] <= prep.max_index:
         raise ValueError(f"codebook_q must be 1-D with more than {prep.max_index} entries (the layer uses "
                          f"index {prep.max_index}); got shape {cb.shape}")
     if cb.shape[0] and cb[0] != 0:
         raise ValueError(f"codebook entry 0 is {int(cb[0])}; it must be 0 (the pruned weight)")
+    return cb
+
+
+def _check_act_range(xmin: int, xmax: int, fmt: LayerFormat, where: str = "") -> None:
+    lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
+    if xmin < lo or xmax > hi:
+        raise ValueError(f"activations span {xmin}..{xmax}{where}; the {fmt.act_bits}-bit "
+                         f"activation format allows {lo}..{hi}")
+
+
+def _check_shift(fmt: LayerFormat) -> None:
+    if fmt.product_shift < 0:
+        raise ValueError(f"product_shift = {fmt.product_shift} < 0 is not allowed (arch/fixedpoint.py)")
+
+
+def check_inputs(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert the run inputs; returns ``(codebook_q, x)`` as contiguous int64."""
+    _check_integers(codebook_q=codebook_q, x=x)
+    cb = _check_codebook(prep, codebook_q)
+    xv = np.array(x, dtype=np.int64)                 # fresh, writable, contiguous copy
     if xv.shape != (prep.n_cols,):
         raise ValueError(f"x must have shape ({prep.n_cols},) (one activation per input column, bias "
                          f"included); got {xv.shape}")
-    lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
-    if xv.size and (int(xv.min()) < lo or int(xv.max()) > hi):
-        raise ValueError(f"activations span {int(xv.min())}..{int(xv.max())}; the {fmt.act_bits}-bit "
-                         f"activation format allows {lo}..{hi}")
-    if fmt.product_shift < 0:
-        raise ValueError(f"product_shift = {fmt.product_shift} < 0 is not allowed (arch/fixedpoint.py)")
+    if xv.size:
+        _check_act_range(int(xv.min()), int(xv.max()), fmt)
+    _check_shift(fmt)
     return cb, xv
+
+
+def check_batch_inputs(prep: PreparedLayer, codebook_q, X, fmt: LayerFormat) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_inputs` for K input vectors at once (the rows of ``X``), without copying ``X``.
+
+    Returns ``(codebook_q, X)``: the codebook as a contiguous int64 copy and ``X`` as an array of
+    shape ``(K, n_cols)`` with K >= 1, of any integer dtype and layout (the caller converts it
+    block by block).
+    """
+    X = np.asarray(X)
+    if X.ndim >= 1 and X.shape[0] == 0:
+        raise ValueError(f"X holds no input vectors (K = 0, shape {X.shape}); a batch needs at least one "
+                         f"row of {prep.n_cols} activations")
+    _check_integers(codebook_q=codebook_q, X=X)
+    cb = _check_codebook(prep, codebook_q)
+    if X.ndim != 2 or X.shape[1] != prep.n_cols:
+        raise ValueError(f"X must have shape (K, {prep.n_cols}) (one row of activations per input vector, "
+                         f"bias column included); got {X.shape}")
+    if X.size:
+        xmin, xmax = int(X.min()), int(X.max())
+        lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
+        if xmin < lo or xmax > hi:
+            k = int(np.argmax(((X < lo) | (X > hi)).any(axis=1)))
+            _check_act_range(xmin, xmax, fmt, f" (the first out of range in input vector {k})")
+    _check_shift(fmt)
+    return cb, X
 
 
 def make_result(prep: PreparedLayer, acc: np.ndarray, fmt: LayerFormat, relu: bool, tile_cycles,
@@ -352,31 +400,18 @@ def _tile_arith(vz, ebase, cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_b
 
 
 @numba.njit(cache=True, nogil=True)
-def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
-                  shift, wrap, acc_bits, H):
-    """Every tile of the layer, passes outer, batches inner.
+def _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift, wrap,
+                  acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0, waiters,
+                  poppers, last_word, J, hist):
+    """One input vector ``x`` through every tile of the layer, passes outer, batches inner.
 
-    Returns (acc, tile_cycles, busy, stalled, counters: entries, fillers, broadcasts, pops,
-    spmat word reads).
+    Accumulates into ``acc`` (n_rows, zero on entry), writes ``tile_cycles`` (n_tiles) and adds
+    to ``busy``, ``stalled`` (n_pe) and the counters ``cnt`` (entries, fillers, broadcasts,
+    pops, spmat word reads). The other arrays are scratch (bucket: H; J: n_cols + 1;
+    hist: n_cols + 2; the rest: n_pe).
     """
     n_pass = pass_bounds.shape[0] - 1
     n_batch = batch_bounds.shape[0] - 1
-    n_rows = pass_bounds[n_pass]
-    acc = np.zeros(n_rows, dtype=np.int64)
-    tile_cycles = np.zeros(n_pass * n_batch, dtype=np.int64)
-    busy = np.zeros(n_pe, dtype=np.int64)
-    stalled = np.zeros(n_pe, dtype=np.int64)
-    cnt = np.zeros(5, dtype=np.int64)
-    bucket = np.empty(H, dtype=np.int64)
-    nxt = np.empty(n_pe, dtype=np.int64)
-    popped = np.empty(n_pe, dtype=np.int64)
-    lastfetch = np.empty(n_pe, dtype=np.bool_)
-    s0 = np.empty(n_pe, dtype=np.int64)
-    waiters = np.empty(n_pe, dtype=np.int64)
-    poppers = np.empty(n_pe, dtype=np.int64)
-    last_word = np.empty(n_pe, dtype=np.int64)
-    J = np.empty(x.shape[0] + 1, dtype=np.int64)
-    hist = np.empty(x.shape[0] + 2, dtype=np.int64)
     for k in range(n_pass):
         cp = col_ptr[k]
         for b in range(n_batch):
@@ -391,7 +426,62 @@ def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D
                         pass_bounds[k], last_word, cnt)
             cnt[2] += nJ
             cnt[3] += nJ * n_pe
+
+
+@numba.njit(cache=True, nogil=True)
+def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, H):
+    """Every tile of the layer for one input vector (:func:`_vector_tiles`).
+
+    Returns (acc, tile_cycles, busy, stalled, counters: entries, fillers, broadcasts, pops,
+    spmat word reads).
+    """
+    n_pass = pass_bounds.shape[0] - 1
+    n_batch = batch_bounds.shape[0] - 1
+    acc = np.zeros(pass_bounds[n_pass], dtype=np.int64)
+    tile_cycles = np.zeros(n_pass * n_batch, dtype=np.int64)
+    busy = np.zeros(n_pe, dtype=np.int64)
+    stalled = np.zeros(n_pe, dtype=np.int64)
+    cnt = np.zeros(5, dtype=np.int64)
+    _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift, wrap,
+                  acc_bits, H, acc, tile_cycles, busy, stalled, cnt,
+                  np.empty(H, dtype=np.int64), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
+                  np.empty(n_pe, dtype=np.bool_), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
+                  np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
+                  np.empty(x.shape[0] + 1, dtype=np.int64), np.empty(x.shape[0] + 2, dtype=np.int64))
     return acc, tile_cycles, busy, stalled, cnt
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _batch_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift, wrap,
+                  acc_bits, H, chunk_bounds, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch,
+                  s0, waiters, poppers, last_word, J, hist):
+    """The rows of ``X`` (K vectors) through the layer, chunk by chunk in parallel (``prange``).
+
+    Chunk ``c`` is the vectors ``chunk_bounds[c] .. chunk_bounds[c+1]``, run one after another
+    by one thread with row ``c`` of every scratch array and of the per-chunk sums ``busy``,
+    ``stalled`` (n_chunks, n_pe) and ``cnt`` (n_chunks, 5), which it adds to. Vector ``k``
+    accumulates into ``acc[k]`` (zero on entry) and writes ``tile_cycles[k]``. Any thread may
+    run any chunk, but only one at a time; every figure is an integer sum, so the result does
+    not depend on the chunks or the threads.
+    """
+    for c in numba.prange(chunk_bounds.shape[0] - 1):
+        for k in range(chunk_bounds[c], chunk_bounds[c + 1]):
+            _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb, shift,
+                          wrap, acc_bits, H, acc[k], tile_cycles[k], busy[c], stalled[c], cnt[c], bucket[c], nxt[c],
+                          popped[c], lastfetch[c], s0[c], waiters[c], poppers[c], last_word[c], J[c], hist[c])
+
+
+@numba.njit(cache=True, nogil=True)
+def _batch_kernel_serial(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift, wrap,
+                         acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0,
+                         waiters, poppers, last_word, J, hist):
+    """:func:`_batch_kernel` with one chunk, in the calling thread: no parallel region to start
+    (whose wake-up of the other threads costs more than a few vectors on a busy machine)."""
+    for k in range(X.shape[0]):
+        _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb, shift,
+                      wrap, acc_bits, H, acc[k], tile_cycles[k], busy, stalled, cnt, bucket, nxt, popped, lastfetch,
+                      s0, waiters, poppers, last_word, J, hist)
 
 
 def accesses_from_counts(prep: PreparedLayer, entries: int, fillers: int, broadcasts: int, pops: int,
@@ -446,3 +536,88 @@ def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: L
     accesses = accesses_from_counts(prep, entries, fillers, bcast, pops, spmat)
     return make_result(prep, acc, fmt, relu, tile_cycles, busy, stalled, entries, fillers, bcast, accesses,
                        time.perf_counter() - t0)
+
+
+#: run_batch works through the vectors in blocks of at most this many output (or input) values,
+#: so that the write-back's temporaries and an int64 copy of a block of X stay small for any K.
+BATCH_BLOCK_VALUES = 1 << 22
+#: Chunks of vectors per Numba thread within a block (each chunk has its own scratch).
+CHUNKS_PER_THREAD = 4
+
+
+def run_batch(prep: PreparedLayer, codebook_q: np.ndarray, X: np.ndarray, fmt: LayerFormat,
+              relu: bool) -> EIELayerResult:
+    """Run K input vectors (the rows of ``X``) through the layer in one jitted call per block.
+
+    The vectors run in parallel (``numba.prange`` over chunks of vectors, each chunk with its
+    own scratch and per-PE sums; ``NUMBA_NUM_THREADS`` threads). The result equals
+    ``EIELayerResult.merge([run_layer(prep, codebook_q, X[k], fmt, relu) for k in range(K)])``
+    in every field but ``engine_seconds``, whatever the number of threads: outputs ``(K, n_rows)``,
+    cycles, ``tile_cycles`` (K x n_tiles, vector-major), per-PE busy/idle/stalled, entries,
+    fillers, broadcasts and accesses summed, ``runs = K``.
+
+    Memory: besides the result (outputs K x n_rows int64; ``tile_cycles`` K x n_tiles ints), only
+    per block of ``BATCH_BLOCK_VALUES // max(n_rows, n_cols)`` vectors: the write-back's
+    temporaries and, unless ``X`` is C-contiguous writable int64, an int64 copy of the block's
+    rows. With one vector or one Numba thread the vectors run in the calling thread, without a
+    parallel region.
+
+    Args:
+        prep: from :func:`prepare_layer`.
+        codebook_q: as :func:`run_layer`.
+        X: integer activations, shape ``(K, n_cols)`` with K >= 1 (any integer dtype and layout;
+            it is never copied as a whole).
+        fmt, relu: as :func:`run_layer`.
+
+    Raises:
+        ValueError: as :func:`run_layer`'s checks (any row), or K = 0.
+    """
+    t0 = time.perf_counter()
+    cb, X = check_batch_inputs(prep, codebook_q, X, fmt)
+    cfg = prep.cfg
+    K, n_cols = X.shape
+    n_rows, n_pe, n_tiles = prep.n_rows, prep.n_pe, prep.n_tiles
+    threads = numba.get_num_threads()
+    n_chunks = 1 if threads == 1 else max(1, min(K, CHUNKS_PER_THREAD * threads))
+    block = max(1, BATCH_BLOCK_VALUES // max(1, n_rows, n_cols))
+    H = prep.calendar_size
+    out = np.zeros((K, n_rows), dtype=np.int64)
+    tile_cycles = np.empty((K, n_tiles), dtype=np.int64)
+    busy = np.zeros((n_chunks, n_pe), dtype=np.int64)
+    stalled = np.zeros((n_chunks, n_pe), dtype=np.int64)
+    cnt = np.zeros((n_chunks, 5), dtype=np.int64)
+    scratch = (np.empty((n_chunks, H), np.int64), *(np.empty((n_chunks, n_pe), np.int64) for _ in range(2)),
+               np.empty((n_chunks, n_pe), np.bool_), *(np.empty((n_chunks, n_pe), np.int64) for _ in range(4)),
+               np.empty((n_chunks, n_cols + 1), np.int64), np.empty((n_chunks, n_cols + 2), np.int64))
+    wrap = fmt.overflow is Overflow.WRAP
+    for s in range(0, K, block):
+        e = min(K, s + block)
+        xb = X[s:e]
+        if xb.dtype != np.int64 or not xb.flags.c_contiguous or not xb.flags.writeable:
+            xb = np.array(xb, dtype=np.int64, order="C")     # one jitted signature for every caller
+        acc = out[s:e]
+        args = (prep.vz, prep.entry_base, prep.col_ptr, prep.pass_bounds, prep.batch_bounds, xb, cfg.n_pe,
+                cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift), wrap, int(fmt.acc_bits), H)
+        m = min(e - s, n_chunks)
+        if m == 1:
+            _batch_kernel_serial(*args, acc, tile_cycles[s:e], busy[0], stalled[0], cnt[0], *(a[0] for a in scratch))
+        else:
+            chunk_bounds = (np.arange(m + 1, dtype=np.int64) * (e - s)) // m
+            with numba.parallel_chunksize(1):       # chunks go to whichever thread is free
+                _batch_kernel(*args, chunk_bounds, acc, tile_cycles[s:e], busy, stalled, cnt, *scratch)
+        acc[...] = writeback(acc, fmt, relu)
+    entries, fillers, bcast, pops, spmat = (int(c) for c in cnt.sum(axis=0))
+    accesses = accesses_from_counts(prep, entries, fillers, bcast, pops, spmat)
+    per_run = accesses_from_counts(prep, 0, 0, 0, 0, 0)       # the table's constant part, once per vector
+    for comp, rw in accesses.items():
+        for key in rw:
+            rw[key] += (K - 1) * per_run[comp][key]
+    busy_pe = busy.sum(axis=0)
+    stalled_pe = stalled.sum(axis=0)
+    cycles = int(tile_cycles.sum())
+    return EIELayerResult(n_rows=n_rows, n_cols=prep.n_cols, outputs=out, cycles=cycles, accesses=accesses,
+                          runs=K, engine_seconds=time.perf_counter() - t0, n_pe=n_pe,
+                          tile_cycles=tile_cycles.ravel().tolist(), busy=busy_pe, idle=cycles - busy_pe - stalled_pe,
+                          stalled=stalled_pe, entries=entries, fillers=fillers, broadcasts=bcast,
+                          stored_entries=prep.total_entries, max_pe_entries=prep.tiled.max_pe_entries,
+                          n_tiles=n_tiles)

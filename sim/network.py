@@ -3,9 +3,10 @@
 Stages are plain functions over explicit data; the machine is the config's ``kind``
 (arch/machine.py), so any registered machine runs here:
 
-- :func:`simulate_model`: a CompressedModel (fc layers) over a batch of input vectors, layer
-  by layer, each input vector one matrix-vector product per layer; optionally checked bit for
-  bit against the numpy reference;
+- :func:`simulate_model`: a CompressedModel over a batch of samples, its whole graph: each
+  weight layer on the machine (one matrix-vector product per sample, or per output position of
+  a conv layer), the operations between layers on the host; optionally checked bit for bit
+  against the numpy reference;
 - :func:`simulate_workload`: one EIE benchmark layer from the generator (sim/workloads.py).
 
 A layer whose codebook is wider than the machine's is run on the machine re-targeted to it
@@ -20,8 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from arch.errors import ModelError
-from arch.fixedpoint import layer_format, one, quantize_acts, quantize_codebook
+from arch.fixedpoint import layer_format, quantize_acts, quantize_codebook
 from arch.machine import get_machine
 
 from .reference import check_runnable
@@ -32,21 +32,28 @@ __all__ = ["simulate_model", "simulate_workload"]
 Log = Callable[[str], None]
 
 
+def _chunk_size(model, vectors_per_sample: int) -> int:
+    """Samples per chunk: about 65,536 matrix-vector products of the busiest layer at a time."""
+    return max(1, min(4096, 65536 // max(1, vectors_per_sample)))
+
+
 def simulate_model(model, x_float: np.ndarray, cfg, *, verify: bool = False, progress: bool = True,
                    log: Log | None = None, enforce_capacity: bool = True) -> SimRun:
-    """Run ``model`` (fc layers) on ``x_float`` (K, fan_in) through the simulator of machine ``cfg``.
+    """Run ``model`` on ``x_float`` (K samples, flat or shaped) through the simulator of machine ``cfg``.
 
-    With ``verify``, every layer's outputs are compared with the numpy reference and a
-    difference raises :class:`SimulationMismatch`.
+    Every weight layer runs on the machine, one matrix-vector product per sample (fc) or per
+    output position (conv, :func:`network.graph.receptive_fields`), batched per layer
+    (``Machine.run_batch``); the operations between layers run on the host in fixed point
+    (:class:`sim.reference.FixedArith`) and are counted in ``run.meta["host_ops"]``. Samples go
+    through in chunks, so memory stays bounded. With ``verify``, every layer's outputs are
+    compared with the numpy reference, chunk by chunk, and a difference raises
+    :class:`SimulationMismatch`.
     """
-    from .reference import reference_network
+    from .reference import machine_indices, network_inputs, reference_network, run_fixed
 
     check_runnable(model)
     machine = get_machine(cfg)
-    x_float = np.asarray(x_float, dtype=np.float64).reshape(len(x_float), -1)
-    fan_in = model.layers[0].indices.shape[1] - 1
-    if x_float.shape[1] != fan_in:
-        raise ModelError(f"inputs have {x_float.shape[1]} values each; {model.name} takes {fan_in}")
+    x_all = network_inputs(model, x_float)
     layers = []
     for l in model.layers:
         lcfg = machine.layer_config(cfg, l.bits)
@@ -55,37 +62,72 @@ def simulate_model(model, x_float: np.ndarray, cfg, *, verify: bool = False, pro
             log(f"{l.name}: {note}")
         fmt = layer_format(l.centroids, lcfg)
         layers.append((l, lcfg, note, fmt, quantize_codebook(l.centroids, fmt),
-                       machine.prepare(l.indices, lcfg, enforce_capacity=enforce_capacity)))
+                       machine.prepare(machine_indices(l), lcfg, enforce_capacity=enforce_capacity)))
     per_layer: list[list] = [[] for _ in model.layers]
+    vectors = [0] * len(model.layers)
+    host_ops: dict[str, dict] = {}
     outs = []
-    it = range(len(x_float))
+    t_verify = 0.0
+
+    def on_node(node, args, out):
+        if node.name not in host_ops:
+            from network.graph import host_op_count
+            host_ops[node.name] = {"node": node.name, "op": node.op, "ops_per_input": host_op_count(node, args, out),
+                                   "outputs_per_input": int(np.prod(out.shape[1:]))}
+
+    # one sample first: the products per sample of every layer set the chunk size
+    probe = []
+    run_fixed(model, x_all[:1], cfg, lambda k, X: (probe.append((k, len(X))),
+                                                   np.zeros((len(X), model.layers[k].spec.n_out), np.int64))[1])
+    for k, n in probe:
+        vectors[k] = n
+    chunk = _chunk_size(model, max(vectors))
+    bar = None
     if progress:
         from tqdm import tqdm
-        it = tqdm(it, desc="simulate", unit="input", leave=False)
-    for k in it:
-        x = quantize_acts(x_float[k], cfg)
-        for li, (l, lcfg, note, fmt, cb, prep) in enumerate(layers):
-            xa = np.concatenate([x, [one(fmt)]]).astype(np.int64)
-            r = machine.run(prep, cb, xa, fmt, l.spec.relu)
-            per_layer[li].append(r)
-            x = r.outputs
-        outs.append(x)
-    sim_layers = [SimLayer(l.name, lcfg, fmt, type(rs[0]).merge(rs), note, int(np.count_nonzero(l.indices)))
-                  for (l, lcfg, note, fmt, cb, prep), rs in zip(layers, per_layer)]
-    run = SimRun(model.name, sim_layers, np.stack(outs))
+        bar = tqdm(total=len(x_all), desc="simulate", unit="input", leave=False)
+    for c0 in range(0, len(x_all), chunk):
+        xc = x_all[c0:c0 + chunk]
+        got: list = [None] * len(model.layers)
+
+        def layer_fn(k, X):
+            l, lcfg, note, fmt, cb, prep = layers[k]
+            r = machine.run_batch(prep, cb, X, fmt, l.spec.relu)
+            got[k] = r.outputs
+            r.outputs = None
+            tiles = getattr(r, "tile_cycles", None)
+            if tiles is not None and len(X) > 1 and len(tiles) % len(X) == 0:
+                # per tile, summed over the chunk's products (millions of products x tiles otherwise)
+                r.tile_cycles = np.asarray(tiles, dtype=np.int64).reshape(len(X), -1).sum(axis=0).tolist()
+            per_layer[k].append(r)
+            return got[k]
+
+        out = run_fixed(model, xc, cfg, layer_fn, on_node)
+        outs.append(out.reshape(len(out), -1))
+        if verify:
+            t = time.time()
+            ref = reference_network(model, xc, cfg, keep_inputs=False)
+            for l, mine, theirs in zip(model.layers, got, ref.outputs):
+                bad = np.argwhere(mine != theirs)
+                if len(bad):
+                    k, i = bad[0]
+                    raise SimulationMismatch(
+                        f"layer {l.name}: engine output differs from the reference at product {k} of samples "
+                        f"{c0}..{c0 + len(xc) - 1}, row {i} ({mine[k, i]} != {theirs[k, i]}); {len(bad)} values differ")
+            t_verify += time.time() - t
+        if bar is not None:
+            bar.update(len(xc))
+    if bar is not None:
+        bar.close()
+    sim_layers = [SimLayer(l.name, lcfg, fmt, type(rs[0]).merge(rs), note, int(np.count_nonzero(l.indices)),
+                           vectors=vectors[k])
+                  for k, ((l, lcfg, note, fmt, cb, prep), rs) in enumerate(zip(layers, per_layer))]
+    run = SimRun(model.name, sim_layers, np.concatenate(outs))
     run.predictions = np.argmax(run.outputs, axis=1)
+    run.meta["host_ops"] = list(host_ops.values())
     if verify:
-        t = time.time()
-        ref = reference_network(model, x_float, cfg)
-        for sl, ro in zip(sim_layers, ref.outputs):
-            bad = np.argwhere(sl.result.outputs != ro)
-            if len(bad):
-                k, i = bad[0]
-                raise SimulationMismatch(
-                    f"layer {sl.name}: engine output differs from the reference at input {k}, row {i} "
-                    f"({sl.result.outputs[k, i]} != {ro[k, i]}); {len(bad)} values differ")
         run.verified = True
-        run.meta["verify_seconds"] = time.time() - t
+        run.meta["verify_seconds"] = t_verify
     return run
 
 

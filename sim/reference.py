@@ -37,8 +37,8 @@ from arch.errors import ModelError
 from arch.fixedpoint import (LayerFormat, accumulate, dequantize_acts, layer_format, one, quantize_acts,
                              quantize_codebook, signed_max, signed_min, writeback)
 
-__all__ = ["check_runnable", "reference_layer", "layer_input", "ModelFormats", "model_formats", "NetworkReference",
-           "reference_network"]
+__all__ = ["FixedArith", "ModelFormats", "NetworkReference", "check_runnable", "layer_input", "machine_indices",
+           "model_formats", "network_inputs", "reference_layer", "reference_network", "run_fixed"]
 
 ModelFormats = list[LayerFormat]
 """One :class:`~arch.fixedpoint.LayerFormat` per layer of a model, in layer order."""
@@ -169,15 +169,50 @@ def model_formats(model, cfg: AcceleratorConfig) -> ModelFormats:
     return [layer_format(l.centroids, cfg) for l in model.layers]
 
 
+class FixedArith:
+    """The host operations between layers in the activation format (network/graph.py's
+    :func:`~network.graph.host_op` with integer arithmetic): max-pooling, ReLU and reshapes are
+    exact; a residual add and a clip saturate; an average divides with round half up; every
+    other function (sigmoid, tanh, GELU, softmax, scaling, activation products) is computed in
+    float64 on the dequantized values and quantized back (round half up, clamp). The reference
+    and the simulation both run this one code, so only the weight layers can differ."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.lo, self.hi = signed_min(cfg.act_bits), signed_max(cfg.act_bits)
+
+    def _q(self, v):
+        return quantize_acts(v, self.cfg)
+
+    def fn(self, f, x):
+        return self._q(f(dequantize_acts(x, self.cfg)))
+
+    def clip(self, x, lo, hi):
+        return np.clip(x, self.lo if lo is None else int(self._q(lo)), self.hi if hi is None else int(self._q(hi)))
+
+    def add(self, a, b):
+        return np.clip(a + b, self.lo, self.hi)
+
+    def mul(self, a, scale):
+        return self._q(dequantize_acts(a, self.cfg) * scale)
+
+    def matmul(self, a, b):
+        return self._q(np.matmul(dequantize_acts(a, self.cfg), dequantize_acts(b, self.cfg)))
+
+    def divide(self, sums, counts):
+        return np.clip((2 * sums + counts) // (2 * counts), self.lo, self.hi)
+
+
 @dataclass
 class NetworkReference:
     """The fixed-point reference run of a model on a batch.
 
-    ``outputs[k]``: layer k's int64 outputs in the activation format, (B, n_out);
-    ``formats[k]``: its :class:`~arch.fixedpoint.LayerFormat`; ``logits``: the
-    last layer's outputs dequantized (float64); ``predictions``: argmax of the
-    last layer's integer outputs (ties -> lowest index); ``input_q``: the
-    quantized network input (B, fan_in), without the bias column.
+    Per weight layer k: ``inputs[k]``, its int64 input vectors without the bias column
+    (P*B, machine fan-in; one per matrix-vector product: a sample for an fc layer, an output
+    position for a conv layer), and ``outputs[k]`` (P*B, n_out) in the activation format;
+    ``formats[k]``: its :class:`~arch.fixedpoint.LayerFormat`. ``logits``: the network's output
+    dequantized (float64, (B, n_out)); ``predictions``: argmax of the integer output (ties ->
+    lowest index); ``input_q``: the quantized network input (B, *input_shape).
     """
 
     outputs: list[np.ndarray]
@@ -186,53 +221,95 @@ class NetworkReference:
     predictions: np.ndarray
     input_q: np.ndarray
     layer_names: list[str] = field(default_factory=list)
+    inputs: list[np.ndarray] = field(default_factory=list)
 
     def layer_input(self, k: int) -> np.ndarray:
-        """The int64 input of layer k as the machine sees it: the previous output plus the bias column."""
-        prev = self.input_q if k == 0 else self.outputs[k - 1]
-        return _append_one(prev, self.formats[k])
+        """The int64 input vectors of layer k as the machine sees them (plus the bias column)."""
+        return _append_one(self.inputs[k], self.formats[k])
 
 
 def check_runnable(model) -> None:
-    """Raise :class:`~arch.errors.ModelError` unless every layer of ``model`` is fc (what the
-    simulator runs today: one matrix-vector product per layer and input vector)."""
+    """Raise :class:`~arch.errors.ModelError` unless ``model`` can run: it has layers, a known
+    input shape and a well-formed graph."""
     if not model.layers:
         raise ModelError(f"model {model.name} has no layers")
-    conv = [l.name for l in model.layers if l.spec.kind.value != "fc"]
-    if conv:
-        raise ModelError(f"{model.name}: layer {conv[0]} is a conv layer; the simulator runs fc layers only "
-                         f"(layers {', '.join(l.name for l in model.layers)}; conv layers are {', '.join(conv)})")
+    if any(int(s) <= 0 for s in model.input_shape):
+        raise ModelError(f"{model.name}: the input shape {tuple(model.input_shape)} is not known (a conv layer "
+                         "first, from weights alone); compress it again with --input-shape C,H,W")
+    try:
+        model.to_network().check()
+    except ValueError as e:
+        raise ModelError(f"{model.name}: {e}") from None
 
 
-def reference_network(model, x_float: np.ndarray, cfg: AcceleratorConfig | None = None) -> NetworkReference:
-    """Run a CompressedModel (fc layers only) on ``x_float`` (B, fan_in) in fixed point.
-
-    ``x_float`` may also be (B, *input_shape) (flattened) or one vector (fan_in,)
-    (a batch of one). Each layer's input is the previous layer's int64 output
-    (the first layer's: the quantized ``x_float``) plus the bias column
-    (constant one). ``cfg`` defaults to the model's own AcceleratorConfig; only
-    its fixed-point fields matter here.
-    """
-    cfg = model.accel if cfg is None else cfg
-    check_runnable(model)
+def network_inputs(model, x_float: np.ndarray) -> np.ndarray:
+    """``x_float`` as a float64 batch (B, *input_shape): a batch of flat or shaped samples, or one sample."""
     x = np.asarray(x_float, dtype=np.float64)
-    x = x[None, :] if x.ndim == 1 else x.reshape(x.shape[0], -1)
-    fan_in = model.layers[0].indices.shape[1] - 1
-    if x.shape[1] != fan_in:
-        raise ModelError(f"inputs have {x.shape[1]} values each; {model.name} takes {fan_in}")
+    shape = tuple(int(s) for s in model.input_shape)
+    size = int(np.prod(shape))
+    if x.ndim == 1 or x.shape == shape:
+        x = x.reshape((1,) + x.shape)
+    if x.size != len(x) * size or (x.ndim > 1 and int(np.prod(x.shape[1:])) != size):
+        raise ModelError(f"inputs have {int(np.prod(x.shape[1:]))} values each; {model.name} takes {size} "
+                         f"(shape {shape})")
     if not np.all(np.isfinite(x)):
         raise ModelError("inputs hold NaN or infinite values")
+    return x.reshape((len(x),) + shape)
+
+
+def run_fixed(model, x_float: np.ndarray, cfg: AcceleratorConfig, layer_fn, on_node=None) -> np.ndarray:
+    """Run the model's graph in fixed point on ``x_float`` (B, ...): the weight layers through
+    ``layer_fn(k, X) -> Y`` (X: int64 input vectors with the bias column, (P*B, cols); Y: int64
+    outputs (P*B, n_out), ReLU applied), the host operations with :class:`FixedArith`
+    (``on_node`` sees each). Returns the integer output tensor (B, ...)."""
+    from network.graph import place_outputs, receptive_fields
+
+    net = model.to_network()
+    index = {l.name: k for k, l in enumerate(model.layers)}
     fmts = model_formats(model, cfg)
-    h = quantize_acts(x, cfg)
-    input_q = h
-    outputs = []
-    for l, fmt in zip(model.layers, fmts):
-        if l.indices.shape[1] != h.shape[1] + 1:
-            raise ValueError(f"layer {l.name} takes {l.indices.shape[1] - 1} inputs; the previous layer gives "
-                             f"{h.shape[1]}")
-        h = reference_layer(l.indices, quantize_codebook(l.centroids, fmt), _append_one(h, fmt), fmt,
-                            l.spec.relu)
-        outputs.append(h)
-    return NetworkReference(outputs=outputs, formats=fmts, logits=dequantize_acts(h, fmts[-1]),
-                            predictions=np.argmax(h, axis=1), input_q=input_q,
-                            layer_names=[l.name for l in model.layers])
+
+    def layer(spec, node, h):
+        k = index[spec.name]
+        X, lead = receptive_fields(spec, node, h)
+        return place_outputs(spec, layer_fn(k, _append_one(X, fmts[k])), lead)
+
+    return net.run_graph(quantize_acts(network_inputs(model, x_float), cfg), layer, FixedArith(cfg), on_node)
+
+
+def machine_indices(layer) -> np.ndarray:
+    """The index matrix the machine runs for a CompressedLayer (a grouped conv's is block diagonal)."""
+    from network.graph import expand_groups
+
+    return expand_groups(layer.indices, layer.spec)
+
+
+def reference_network(model, x_float: np.ndarray, cfg: AcceleratorConfig | None = None, *,
+                      keep_inputs: bool = True) -> NetworkReference:
+    """Run a CompressedModel on ``x_float`` (B, *input_shape) or flat (B, size), or one sample,
+    in fixed point: every weight layer with :func:`reference_layer` (a conv layer once per output
+    position), the operations between layers with :class:`FixedArith`. ``cfg`` defaults to the
+    model's own AcceleratorConfig; only its fixed-point fields matter here."""
+    cfg = model.accel if cfg is None else cfg
+    check_runnable(model)
+    fmts = model_formats(model, cfg)
+    cbs = [quantize_codebook(l.centroids, f) for l, f in zip(model.layers, fmts)]
+    mats = [machine_indices(l) for l in model.layers]
+    outputs: list = [None] * len(model.layers)
+    inputs: list = [None] * len(model.layers)
+
+    def layer_fn(k, X):
+        l = model.layers[k]
+        if X.shape[1] != mats[k].shape[1]:
+            raise ValueError(f"layer {l.name} takes {mats[k].shape[1] - 1} inputs; it is given {X.shape[1] - 1}")
+        y = reference_layer(mats[k], cbs[k], X, fmts[k], l.spec.relu)
+        outputs[k] = y
+        if keep_inputs:
+            inputs[k] = X[:, :-1]
+        return y
+
+    x = network_inputs(model, x_float)
+    out = run_fixed(model, x, cfg, layer_fn)
+    flat = out.reshape(len(out), -1)
+    return NetworkReference(outputs=outputs, formats=fmts, logits=dequantize_acts(flat, fmts[-1]),
+                            predictions=np.argmax(flat, axis=1), input_q=quantize_acts(x, cfg),
+                            layer_names=[l.name for l in model.layers], inputs=inputs if keep_inputs else [])

@@ -87,14 +87,14 @@ class LayerResult:
 
     def to_doc(self) -> dict[str, Any]:
         """The result's entry in sim.json (everything but the outputs)."""
-        return {"result_type": self.result_type, "rows": self.n_rows, "cols": self.n_cols, "inputs": self.runs,
+        return {"result_type": self.result_type, "rows": self.n_rows, "cols": self.n_cols, "runs": self.runs,
                 "cycles": int(self.cycles), "engine_seconds": self.engine_seconds, "accesses": self.accesses}
 
     @classmethod
     def from_doc(cls, d: dict) -> "LayerResult":
         return cls(n_rows=int(d["rows"]), n_cols=int(d["cols"]), outputs=None, cycles=int(d["cycles"]),
                    accesses={c: {k: int(v) for k, v in rw.items()} for c, rw in d["accesses"].items()},
-                   runs=int(d["inputs"]), engine_seconds=float(d.get("engine_seconds", 0.0)))
+                   runs=int(d["runs"] if "runs" in d else d["inputs"]), engine_seconds=float(d.get("engine_seconds", 0.0)))
 
 
 @dataclass
@@ -215,6 +215,12 @@ class SimLayer:
     result: LayerResult
     reencoded: str = ""       # why the layer ran on a re-targeted machine, if it did
     nnz_weights: int = 0      # nonzero weights (bias column included)
+    vectors: int = 1          # matrix-vector products per input (a conv layer: its output positions)
+
+    @property
+    def inferences(self) -> int:
+        """Inputs (samples) run through the layer: the result's runs over the products per input."""
+        return self.result.runs // max(1, self.vectors)
 
     @property
     def latency_us(self) -> float:
@@ -224,12 +230,15 @@ class SimLayer:
     def summary(self) -> dict[str, Any]:
         """The per-layer row of sim.json / sim_layers.csv (units in the keys)."""
         r = self.result
-        runs = max(1, r.runs)
-        row = {"layer": self.name, "rows": r.n_rows, "cols": r.n_cols, "inputs": r.runs, "cycles": int(r.cycles),
+        runs = max(1, self.inferences)
+        row = {"layer": self.name, "rows": r.n_rows, "cols": r.n_cols, "inputs": self.inferences,
+               "vectors_per_input": self.vectors, "cycles": int(r.cycles),
                "cycles_per_input": r.cycles / runs, "latency_us": self.latency_us,
                "latency_us_per_input": self.latency_us / runs, **r.stats(self.config),
                "engine_seconds": r.engine_seconds, "weight_frac_bits": self.fmt.weight_frac_bits,
                "nnz_weights": int(self.nnz_weights), "reencoded": self.reencoded}
+        if "max_pe_busy_cycles" in row:     # the machine's per-run figure, per input
+            row["max_pe_busy_per_input"] = row["max_pe_busy_cycles"] / runs
         for comp, rw in r.accesses.items():
             row[f"{comp}_reads"] = int(rw["reads"])
             row[f"{comp}_writes"] = int(rw["writes"])
@@ -245,7 +254,8 @@ class SimLayer:
     def from_doc(cls, d: dict) -> "SimLayer":
         return cls(name=str(d["layer"]), config=machine_config_from_dict(d["config"]),
                    fmt=LayerFormat.from_dict(d["format"]), result=result_from_doc(d),
-                   reencoded=str(d.get("reencoded", "")), nnz_weights=int(d.get("nnz_weights", 0)))
+                   reencoded=str(d.get("reencoded", "")), nnz_weights=int(d.get("nnz_weights", 0)),
+                   vectors=int(d.get("vectors_per_input", 1)))
 
 
 @dataclass
@@ -262,7 +272,7 @@ class SimRun:
     @property
     def inputs(self) -> int:
         """Input vectors run (through every layer)."""
-        return self.layers[0].result.runs if self.layers else 0
+        return self.layers[0].inferences if self.layers else 0
 
     @property
     def latency_us_per_input(self) -> float:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from dcsim.options import UserError, load_configs, log, make_out, out_dir
 
 
@@ -15,20 +17,78 @@ def _with_seed(comp, seed):
     return comp.replace(seed=seed)
 
 
+def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 1,28,28`` -> (1, 28, 28)."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(s < 1 for s in shape):
+        raise UserError(f"--input-shape {text}: give positive sizes of one sample without the batch axis, "
+                        "e.g. 784 or 1,28,28")
+    return shape
+
+
+#: Relative weight error (||W_q - W|| / ||W||) above which a layer is flagged when accuracy is not measured.
+WEIGHT_ERROR_WARNING = 0.3
+
+
+def _imported_network(args):
+    """The float network of ``--weights`` or ``--onnx`` (with ``--input-shape``)."""
+    shape = parse_input_shape(args.input_shape)
+    if args.onnx:
+        from network.onnx_import import network_from_onnx
+
+        return network_from_onnx(args.onnx, shape)
+    from network.graph import LayerKind
+    from network.npz import network_from_npz
+
+    net = network_from_npz(args.weights)
+    if shape is not None:
+        want = net.specs[0].fan_in if net.specs[0].kind is LayerKind.FC else None
+        if want is not None and int(np.prod(shape)) != want:
+            raise UserError(f"--input-shape {args.input_shape}: {int(np.prod(shape))} values; the first layer "
+                            f"{net.specs[0].name} takes {want}")
+        if net.specs[0].kind is LayerKind.CONV and (len(shape) != 3 or shape[0] != net.specs[0].shape[1]):
+            raise UserError(f"--input-shape {args.input_shape}: the first layer {net.specs[0].name} is a conv "
+                            f"layer with {net.specs[0].shape[1]} input channels; give C,H,W with C = "
+                            f"{net.specs[0].shape[1]}")
+        net.input_shape = shape
+    return net
+
+
+def _eval_set(path, net):
+    from compress.pipeline import EvalSet
+    from network.data import load_eval_data
+
+    x, y, desc = load_eval_data(path, tuple(net.input_shape))
+    return EvalSet(x, y, desc)
+
+
 def cmd_compress(args) -> int:
-    """Compress a built-in model on MNIST (train or reuse the baseline) or a user's ``.npz`` weights."""
+    """Compress a built-in model on MNIST (train or reuse the baseline), a user's ``.npz`` weights or an
+    ONNX model (with optional evaluation and training data, a sensitivity scan and an accuracy budget)."""
     from compress.config import CompressionConfig
     from compress.model import save
-    from compress.pipeline import compress_builtin, step_encode, step_prune, step_quantize, storage_report, weight_error
+    from compress.pipeline import compress_builtin, compress_network, storage_report, weight_error
     from compress.recipes import default_recipe
     from network.data import data_from_dataset
     from reports.compression import storage_tables, weight_error_table, write_compression_report
 
-    if (args.model is None) == (args.weights is None):
-        raise UserError("give exactly one of --model {lenet-300-100,lenet-5} or --weights FILE.npz")
+    sources = [a for a in (args.model, args.weights, args.onnx) if a is not None]
+    if len(sources) != 1:
+        raise UserError("give exactly one of --model {lenet-300-100,lenet-5}, --weights FILE.npz or --onnx FILE.onnx")
+    if args.model and (args.input_shape or args.eval_data or args.train_data):
+        raise UserError("--input-shape, --eval-data and --train-data apply to --weights and --onnx; a built-in "
+                        "--model trains and evaluates on MNIST (--data-dir)")
+    if args.max_accuracy_drop is not None and not (0.0 <= args.max_accuracy_drop <= 100.0):
+        raise UserError(f"--max-accuracy-drop {args.max_accuracy_drop}: give percentage points in [0, 100]")
     progress = not args.quiet
     t0 = time.time()
     stages: dict[str, float] = {}
+    extra: dict = {}
     if args.model:
         from network.mnist import load_mnist
 
@@ -45,35 +105,87 @@ def cmd_compress(args) -> int:
             args.model, ccfg, accel, data, use_cache=not args.no_cache, progress=progress, log=log,
             meta={"data": str(ds.source), "standard_mnist": bool(ds.is_standard_mnist)})
         stages.update(st)
+        original = None
     else:
-        from network.npz import network_from_npz
-
         accel, ccfg = load_configs(args, CompressionConfig())
         ccfg = _with_seed(ccfg, args.seed)
         out = out_dir(args.out)
         t = time.time()
-        net = network_from_npz(args.weights)
+        net = _imported_network(args)
+        stages["import_s"] = time.time() - t
+        log(f"{'--onnx ' + str(args.onnx) if args.onnx else '--weights ' + str(args.weights)}: {len(net.specs)} "
+            f"weight layers, {net.n_weights:,} weights, input {tuple(net.input_shape)}, "
+            f"{sum(1 for n in net.graph if n.op not in ('fc', 'conv'))} operations between layers "
+            f"({stages['import_s']:.2f} s)")
+        ccfg.check_layer_names([s.name for s in net.specs])
+        eval_set = _eval_set(args.eval_data, net) if args.eval_data else None
+        train = None
+        if args.train_data:
+            from network.data import train_data_from
+
+            train = train_data_from(args.train_data, net.input_shape, eval_set)
+        if (args.max_accuracy_drop is not None or args.sensitivity) and eval_set is None:
+            raise UserError("--max-accuracy-drop and --sensitivity measure accuracy: give --eval-data too")
+        if eval_set is not None and (args.sensitivity or args.max_accuracy_drop is not None):
+            from compress.sensitivity import budget_recipe, sensitivity_scan
+
+            t = time.time()
+
+            def evaluate(n):
+                return 100.0 - eval_set.error_pct(n)
+
+            scan = sensitivity_scan(net, ccfg, evaluate, progress=progress)
+            stages["sensitivity_s"] = time.time() - t
+            extra["sensitivity"] = scan.to_dict()
+            extra["_scan"] = scan
+            if args.max_accuracy_drop is not None:
+                t = time.time()
+                ccfg, summary = budget_recipe(net, ccfg, evaluate, args.max_accuracy_drop, scan=scan)
+                stages["budget_s"] = time.time() - t
+                extra["budget"] = summary
+                log(f"accuracy budget {args.max_accuracy_drop} points: "
+                    + ", ".join(f"{r['layer']} {r['kept_pct']:.1f}% kept, {r['bits']} bits" for r in summary["layers"])
+                    + f"; {summary['accuracy_pct']:.2f}% accuracy before retraining "
+                      f"(drop {summary['drop_pct']:.2f} points)")
         original = net.copy()
-        step_prune(net, ccfg, None, progress=progress, log=log)
-        quant = step_quantize(net, ccfg, None, progress=progress, log=log)
-        cm = step_encode(net, quant, ccfg, accel, {"weights": str(args.weights)})
-        stages["compress_s"] = time.time() - t
+        cm, st = compress_network(net, ccfg, accel, train=train, eval_set=eval_set, progress=progress, log=log,
+                                  meta={"onnx" if args.onnx else "weights": str(args.onnx or args.weights),
+                                        "retrained": train is not None})
+        stages.update(st)
         report = storage_report(cm)
         errs = {e["layer"]: e for e in weight_error(original, cm)}
         for row in report["layers"]:
             row.update({k: v for k, v in errs[row["layer"]].items() if k != "layer"})
     stages["total_s"] = time.time() - t0
     doc = {"model": cm.name, **report, "stages_s": stages,
-           "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict()}
+           "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict(),
+           **{k: v for k, v in extra.items() if not k.startswith("_")}}
     make_out(out)
     save(cm, out / "model.dcz")
     write_compression_report(out, doc)
-    print(storage_tables(doc))
-    if args.weights:
+    if "_scan" in extra:
+        from reports.sensitivity import plot_sensitivity, sensitivity_table
+
+        plot_sensitivity(extra["_scan"], out / "sensitivity.png")
+        print(sensitivity_table(extra["_scan"]))
         print()
-        print(weight_error_table(report))
-    print(f"\nwrote {out / 'model.dcz'}, {out / 'compression.json'}, {out / 'compression_layers.csv'} "
-          f"in {stages['total_s']:.1f} s")
+        if "budget" in extra:
+            from reports.sensitivity import budget_table
+
+            print(budget_table(extra["budget"]))
+            print()
+    print(storage_tables(doc))
+    if original is not None:
+        print()
+        print(weight_error_table(report, retrained=bool(cm.meta.get("retrained"))))
+        if report["total"].get("test_error_pct") is None:
+            big = [r["layer"] for r in report["layers"] if r["weight_rel_error"] > WEIGHT_ERROR_WARNING]
+            if big:
+                log(f"warning: accuracy not measured, and the compressed weights of {', '.join(big)} differ from "
+                    f"the originals by more than {100 * WEIGHT_ERROR_WARNING:.0f}% (relative error); the model may "
+                    "be wrecked. Give --eval-data to measure it, --max-accuracy-drop to choose a safe recipe")
+    print(f"\nwrote {out / 'model.dcz'}, {out / 'compression.json'}, {out / 'compression_layers.csv'}"
+          f"{', ' + str(out / 'sensitivity.png') if '_scan' in extra else ''} in {stages['total_s']:.1f} s")
     return 0
 
 

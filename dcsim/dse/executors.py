@@ -44,7 +44,7 @@ class PoolExecutor:
         from concurrent.futures import ProcessPoolExecutor
 
         self.name = f"{jobs} local worker processes"
-        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
             os.environ.setdefault(v, "1")  # the workers inherit it: `jobs` processes, not jobs x cores threads
         self._new = lambda: ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
         self._pool = self._new()

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench_huffman.py", ["--n", "5000", "--repeat", "1"], ["config", "streams", "machine"]),
     ("bench_encoding.py", ["--repeat", "1"], ["layers", "accelerator_config", "machine"]),
     ("sim_speed.py", ["--layers", "nt-we", "--no-cold", "--repeat", "1", "--small", "64x64"], ["machine"]),
+    ("sim_batch.py", ["--vectors", "50", "--repeat", "1"], ["config", "machine"]),
+    ("onnx_import.py", ["--samples", "200"], ["config", "models", "machine"]),
 ])
 def test_benchmark_writes_json(tmp_path, script, args, keys):
     out = tmp_path / "b.json"

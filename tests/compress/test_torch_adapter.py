@@ -163,7 +163,8 @@ def test_compress_module_archive_round_trip(tmp_path):
     cm = ta.compress_module(m, cfg, AcceleratorConfig(n_pe=4), train_fn, input_shape=(1, 16, 16), name="tiny-cnn")
     assert phases == ["prune 1/2", "prune 2/2", "finetune"]
     assert cm.meta["source"] == "torch" and cm.name == "tiny-cnn"
-    assert [(l.name, l.bits, l.spec.pool) for l in cm.layers] == [("0", 4, 2), ("4", 3, 0)]
+    assert [(l.name, l.bits, l.spec.relu) for l in cm.layers] == [("0", 4, True), ("4", 3, False)]
+    assert [n.op for n in cm.nodes] == ["conv", "maxpool", "flatten", "fc"]   # the module's graph
     path = tmp_path / "model.dcz"
     cmodel.save(cm, path)
     back = cmodel.load(path)

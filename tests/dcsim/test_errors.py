@@ -56,6 +56,7 @@ def files(tmp_path_factory):
                        ("bad_kind", "[accel]\nkind = \"tpu\"\n"), ("bad_type", "[accel]\nn_pe = \"many\"\n"),
                        ("bad_overflow", "[accel]\noverflow = \"clip\"\n"),
                        ("bad_quantizer", "[compress]\nquantizer = \"ternary\"\n"),
+                       ("layer_typo", "[compress.layer_density]\nfc_1 = 0.05\n"),
                        ("bad_energy", "[actions.dram_per_bit]\npJ = -1\nsource = \"x\"\n"),
                        ("bad_sweep", "[sweep]\nworkloads = [\"eie:alex-77\"]\n")):
         f[name] = d / f"{name}.toml"
@@ -84,6 +85,19 @@ def _cases():
         ("config enum", lambda f: ["simulate", f["archive"], "--config", f["bad_overflow"]], "overflow = 'clip'"),
         ("method name", lambda f: ["compress", "--weights", f["weights"], "--config", f["bad_quantizer"]],
          "quantizer = 'ternary' is not allowed"),
+        ("unknown layer in a per-layer table", lambda f: ["compress", "--weights", f["weights"], "--config",
+                                                          f["layer_typo"]],
+         "[compress.layer_density] fc_1: no such layer; the layers are fc1, fc2"),
+        ("onnx not a model", lambda f: ["compress", "--onnx", f["not_archive"]], "notes.txt: not"),
+        ("onnx missing", lambda f: ["compress", "--onnx", f["dir"] / "none.onnx"], "none.onnx: no such file"),
+        ("input shape text", lambda f: ["compress", "--weights", f["conv_weights"], "--input-shape", "1,x"],
+         "--input-shape 1,x"),
+        ("input shape channels", lambda f: ["compress", "--weights", f["conv_weights"], "--input-shape", "3,8,8"],
+         "with 1 input channels"),
+        ("budget without eval data", lambda f: ["compress", "--weights", f["weights"], "--max-accuracy-drop", "1"],
+         "give --eval-data too"),
+        ("eval data missing", lambda f: ["compress", "--weights", f["weights"], "--eval-data", f["dir"] / "no.npz"],
+         "no.npz"),
         ("--pes", lambda f: ["simulate", f["archive"], "--pes", "0"], "--pes: n_pe = 0"),
         ("--fifo", lambda f: ["energy", f["archive"], "--fifo", "-1"], "--fifo: fifo_depth = -1"),
         ("--tech", lambda f: ["energy", f["archive"], "--tech", "3nm"], "tech_node = 3"),
@@ -97,10 +111,10 @@ def _cases():
         ("truncated archive", lambda f: ["report", f["truncated"]], "truncated"),
         ("corrupted archive", lambda f: ["energy", f["flipped"]], "corrupted"),
         ("not an archive", lambda f: ["inspect", f["not_archive"]], "not a dcsim archive"),
-        ("conv archive, simulate", lambda f: ["simulate", f["conv_archive"]], "conv1 is a conv layer"),
-        ("conv archive, energy", lambda f: ["energy", f["conv_archive"]], "conv1 is a conv layer"),
-        ("conv archive, report", lambda f: ["report", f["conv_archive"]], "conv1 is a conv layer"),
-        ("conv archive, verilog", lambda f: ["verilog", f["conv_archive"]], "conv1 is a conv layer"),
+        ("conv archive, simulate", lambda f: ["simulate", f["conv_archive"]], "compress it again with --input-shape"),
+        ("conv archive, energy", lambda f: ["energy", f["conv_archive"]], "compress it again with --input-shape"),
+        ("conv archive, report", lambda f: ["report", f["conv_archive"]], "compress it again with --input-shape"),
+        ("conv archive, verilog", lambda f: ["verilog", f["conv_archive"]], "compress it again with --input-shape"),
         ("inputs missing", lambda f: ["simulate", f["archive"], "--inputs", f["dir"] / "none.npy"], "none.npy"),
         ("inputs shape", lambda f: ["simulate", f["archive"], "--inputs", f["x_shape"]], "(3, 63)"),
         ("inputs NaN", lambda f: ["simulate", f["archive"], "--inputs", f["x_nan"]], "NaN"),
@@ -168,7 +182,7 @@ def test_in_a_real_process_no_traceback(files):
     """The same boundary in a process of its own: the conv archive that once gave a traceback, and a
     plugin module that does not import."""
     for args, env, fragment in (
-            (["simulate", files["conv_archive"], "--quiet"], {}, "conv1 is a conv layer"),
+            (["simulate", files["conv_archive"], "--quiet"], {}, "compress it again with --input-shape"),
             (["simulate", "--layer", "alex-8"], {"DCSIM_PLUGINS": "no_such_plugin_module"}, "no_such_plugin_module")):
         r = _run(args, **env)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -70,9 +70,10 @@ def test_mlp_forward_matches_torch():
 
 def test_cnn_forward_matches_torch():
     m = cnn()
-    net = network_from_module(m, input_shape=(1, 16, 16))  # structure traced: pool inferred
+    net = network_from_module(m, input_shape=(1, 16, 16))  # the graph through ONNX: pooling a node of its own
     assert [(s.name, s.kind.value, s.shape, s.relu, s.pool) for s in net.specs] == [
-        ("0", "conv", (4, 1, 5, 5), True, 2), ("4", "fc", (10, 144), False, 0)]
+        ("0", "conv", (4, 1, 5, 5), True, 0), ("4", "fc", (10, 144), False, 0)]
+    assert [n.op for n in net.graph] == ["conv", "maxpool", "flatten", "fc"]
     np.testing.assert_allclose(net.forward(X_CNN), tout(m, X_CNN), rtol=1e-5, atol=1e-6)
     # weights only (no input_shape): same weights, pool unknown -> 0; set it by hand and it matches too
     plain = network_from_module(m)
@@ -100,10 +101,9 @@ def test_names_follow_module_paths():
 # ---------------------------------------------------------- unsupported modules
 @pytest.mark.parametrize("module, shape, words", [
     (nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4), nn.Linear(4, 2)), None, ["'1'", "BatchNorm1d"]),
-    (nn.Sequential(nn.Conv2d(1, 2, 3, stride=2)), None, ["'0'", "stride"]),
-    (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1)), None, ["'0'", "padding"]),
-    (nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), None, ["'0'", "groups"]),
-    (nn.Sequential(nn.Linear(8, 4), nn.Tanh(), nn.Linear(4, 2)), (8,), ["'1'", "Tanh"]),
+    (nn.Sequential(nn.Conv1d(1, 2, 3)), None, ["'0'", "Conv1d"]),
+    (nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect")), None, ["'0'", "padding_mode"]),
+    (nn.Sequential(nn.Linear(8, 4), nn.Softplus(), nn.Linear(4, 2)), (8,), ["Softplus", "supported op types"]),
     (nn.LSTM(4, 4), None, ["LSTM"]),
 ])
 def test_unsupported_layers_are_named(module, shape, words):
@@ -123,7 +123,18 @@ def test_colliding_names_are_refused():
         network_from_module(m)
 
 
-def test_functional_relu_is_detected_by_the_forward_check():
+def test_padded_strided_grouped_convs_are_taken():
+    m = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding="same", groups=2),
+                      nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    x = np.random.default_rng(0).random((3, 2, 8, 8)).astype(np.float32)
+    net = network_from_module(m, input_shape=(2, 8, 8))
+    assert net.specs[0].stride == (2, 2) and net.specs[0].padding == (1, 1, 1, 1) and net.specs[1].groups == 2
+    np.testing.assert_allclose(net.forward(x), tout(m, x), rtol=1e-5, atol=1e-6)
+    plain = network_from_module(m)           # weights only: the geometry is kept too
+    assert plain.specs[1].padding == (1, 1, 1, 1) and plain.specs[1].groups == 2
+
+
+def test_functional_ops_are_seen_through_the_export():
     class Fn(nn.Module):
         def __init__(self):
             super().__init__()
@@ -132,9 +143,12 @@ def test_functional_relu_is_detected_by_the_forward_check():
         def forward(self, x):
             return self.b(torch.tanh(self.a(x)))
 
-    network_from_module(Fn())  # weights only: fine
-    with pytest.raises(ModelError, match="does not reproduce"):
-        network_from_module(Fn(), input_shape=(8,))
+    f = Fn()
+    network_from_module(f)  # weights only: fine
+    net = network_from_module(f, input_shape=(8,))
+    assert [n.op for n in net.graph] == ["fc", "tanh", "fc"]
+    x = np.random.default_rng(0).random((2, 8)).astype(np.float32)
+    np.testing.assert_allclose(net.forward(x), tout(f, x), rtol=1e-5, atol=1e-6)
 
 
 def test_state_dict_errors():

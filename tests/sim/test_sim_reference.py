@@ -186,7 +186,7 @@ def test_reference_network_matches_the_float_model():
     assert np.array_equal(one_ref.outputs[-1][0], ref.outputs[-1][3])
 
 
-def test_reference_network_rejects_conv_layers_and_bad_inputs():
+def test_reference_network_rejects_bad_inputs_and_a_conv_layer_without_an_image_shape():
     model = _tiny_model()
     with pytest.raises(ValueError, match="takes 64"):
         reference_network(model, np.zeros((2, 63)), AcceleratorConfig())
@@ -194,7 +194,7 @@ def test_reference_network_rejects_conv_layers_and_bad_inputs():
         reference_network(model, np.full((2, 64), np.nan), AcceleratorConfig())
     l0 = model.layers[0]
     model.layers[0] = dataclasses.replace(l0, spec=LayerSpec("conv1", LayerKind.CONV, (40, 1, 8, 8), relu=True))
-    with pytest.raises(ValueError, match="layer conv1 is a conv layer; the simulator runs fc layers only"):
+    with pytest.raises(ValueError, match=r"layer conv1: a conv layer needs \(batch, channels, height, width\)"):
         reference_network(model, np.zeros((2, 64)), AcceleratorConfig())
 
 
