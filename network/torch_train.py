@@ -25,7 +25,6 @@ or :mod:`network.train`, never imports it.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from arch.errors import ModelError
 
 from .graph import FLOAT, INPUT, LayerKind, LayerSpec, Network, Node, set_augmented
 from .torch_import import import_torch
-from .train import QuantState, apply_masks, apply_quant, random_shift
+from .train import QuantState, Schedule, apply_masks, apply_quant
 
 __all__ = ["to_torch", "train_torch"]
 
@@ -260,7 +259,6 @@ def train_torch(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: 
 def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, batch_size, seed, masks, quant,
            augment_shift, progress, desc) -> list[dict]:
     F = torch.nn.functional
-    from tqdm import tqdm
 
     masks = masks or {}
     quant = quant or {}
@@ -269,7 +267,6 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
     if masks:
         apply_masks(net, masks)
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     module = to_torch(net)
     module.train()
     params = dict(module.named_net_params())
@@ -292,65 +289,47 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
         c = torch.from_numpy(np.asarray(q.centroids, dtype=FLOAT).copy())
         qstate[name] = (idx, c, torch.zeros_like(c))
     order = list(params)
-    n = len(x)
-    steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
-    total = max(1, epochs * steps_per_epoch)
     mom = float(FLOAT(momentum))
     wd = float(FLOAT(weight_decay))
-    history = []
-    step = 0
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, file=sys.stderr, leave=False)
-    for ep in bar:
-        perm = rng.permutation(n)
-        losses = []
-        for s in range(steps_per_epoch):
-            bi = perm[s * batch_size:(s + 1) * batch_size]
-            if len(bi) == 0:
-                continue
-            cur_lr = float(FLOAT(0.5 * lr * (1.0 + np.cos(np.pi * step / total))))
-            xb = x[bi]
-            if augment_shift:
-                xb = random_shift(xb, augment_shift, rng)
-            xt = torch.from_numpy(np.ascontiguousarray(xb, dtype=FLOAT))
-            yt = torch.from_numpy(np.asarray(y[bi], dtype=np.int64))
-            out = module(xt, logits=True)
-            loss = F.cross_entropy(out.reshape(out.shape[0], -1), yt)
-            grads = dict(zip(order, torch.autograd.grad(loss, [params[k] for k in order], allow_unused=True)))
-            losses.append(float(loss.item()))
-            with torch.no_grad():
-                for k, p in plain.items():
-                    g = grads[k]
-                    if g is None:
-                        g = torch.zeros_like(p)
-                    if wd and k not in bias_keys:
-                        g = g + wd * p
-                    if k in mask_t:
-                        g = g * mask_t[k]
-                    v = vel[k]
-                    v.mul_(mom).sub_(cur_lr * g)
-                    p.add_(v)
-                    if k in mask_t:
-                        p.masked_fill_(~mask_t[k], 0.0)
-                for name, (idx, c, cv) in qstate.items():
-                    W, b = params[name], params[name + "_bias"]
-                    gw, gb = grads[name], grads[name + "_bias"]
-                    gw = torch.zeros_like(W) if gw is None else gw
-                    gb = torch.zeros_like(b) if gb is None else gb
-                    gaug = torch.cat([gw.reshape(W.shape[0], -1), gb[:, None]], dim=1)
-                    gc = torch.zeros(len(c), dtype=torch.float64).index_add_(
-                        0, idx.reshape(-1), gaug.reshape(-1).to(torch.float64)).to(torch.float32)
-                    gc[0] = 0.0
-                    cv.mul_(mom).sub_(cur_lr * gc)
-                    c.add_(cv)
-                    c[0] = 0.0
-                    aug = c[idx]
-                    W.copy_(aug[:, :-1].reshape(W.shape))
-                    b.copy_(aug[:, -1])
-            step += 1
-        rec = {"epoch": ep + 1, "loss": float(np.mean(losses)) if losses else float("nan")}
-        history.append(rec)
-        bar.set_postfix(loss=f"{rec['loss']:.4f}")
-    bar.close()
+    sched = Schedule(x, y, epochs=epochs, batch_size=batch_size, lr=lr, rng=np.random.default_rng(seed),
+                     augment_shift=augment_shift, progress=progress, desc=desc)
+    for xb, yb, lr_t in sched:
+        cur_lr = float(lr_t)
+        xt = torch.from_numpy(np.ascontiguousarray(xb, dtype=FLOAT))
+        yt = torch.from_numpy(np.asarray(yb, dtype=np.int64))
+        out = module(xt, logits=True)
+        loss = F.cross_entropy(out.reshape(out.shape[0], -1), yt)
+        grads = dict(zip(order, torch.autograd.grad(loss, [params[k] for k in order], allow_unused=True)))
+        sched.record(float(loss.item()))
+        with torch.no_grad():
+            for k, p in plain.items():
+                g = grads[k]
+                if g is None:
+                    g = torch.zeros_like(p)
+                if wd and k not in bias_keys:
+                    g = g + wd * p
+                if k in mask_t:
+                    g = g * mask_t[k]
+                v = vel[k]
+                v.mul_(mom).sub_(cur_lr * g)
+                p.add_(v)
+                if k in mask_t:
+                    p.masked_fill_(~mask_t[k], 0.0)
+            for name, (idx, c, cv) in qstate.items():
+                W, b = params[name], params[name + "_bias"]
+                gw, gb = grads[name], grads[name + "_bias"]
+                gw = torch.zeros_like(W) if gw is None else gw
+                gb = torch.zeros_like(b) if gb is None else gb
+                gaug = torch.cat([gw.reshape(W.shape[0], -1), gb[:, None]], dim=1)
+                gc = torch.zeros(len(c), dtype=torch.float64).index_add_(
+                    0, idx.reshape(-1), gaug.reshape(-1).to(torch.float64)).to(torch.float32)
+                gc[0] = 0.0
+                cv.mul_(mom).sub_(cur_lr * gc)
+                c.add_(cv)
+                c[0] = 0.0
+                aug = c[idx]
+                W.copy_(aug[:, :-1].reshape(W.shape))
+                b.copy_(aug[:, -1])
     # write back: plain parameters as float32 copies, quantized layers as centroids[idx] (apply_quant)
     for k, p in plain.items():
         new = p.detach().numpy().astype(FLOAT, copy=True).reshape(np.shape(net.params[k]))
@@ -362,4 +341,4 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
     for name, q in quant.items():
         q.centroids[...] = qstate[name][1].numpy()
         set_augmented(net, name, q.centroids[q.idx])
-    return history
+    return sched.history

@@ -73,70 +73,95 @@ def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
         return train_torch(net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            batch_size=batch_size, seed=seed, masks=masks, quant=quant,
                            augment_shift=augment_shift, progress=progress, desc=desc)
-    from tqdm import tqdm
-
     masks = masks or {}
     quant = quant or {}
     if quant:
         apply_quant(net, quant)
     if masks:
         apply_masks(net, masks)
-    rng = np.random.default_rng(seed)
-    n = len(x)
-    steps_per_epoch = max(1, (n + batch_size - 1) // batch_size)
-    total = max(1, epochs * steps_per_epoch)
     vel = {k: np.zeros_like(v) for k, v in net.params.items()}
     cvel = {k: np.zeros_like(q.centroids) for k, q in quant.items()}
     quant_keys = {k for name in quant for k in (name, name + "_bias")}
-    history = []
-    step = 0
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, file=sys.stderr, leave=False)
-    for ep in bar:
-        perm = rng.permutation(n)
-        losses = []
-        for s in range(steps_per_epoch):
-            bi = perm[s * batch_size:(s + 1) * batch_size]
-            if len(bi) == 0:
+    sched = Schedule(x, y, epochs=epochs, batch_size=batch_size, lr=lr, rng=np.random.default_rng(seed),
+                     augment_shift=augment_shift, progress=progress, desc=desc)
+    for xb, yb, cur_lr in sched:
+        logits, caches = net.forward(xb, keep=True)
+        loss, d = softmax_xent(logits, yb)
+        sched.record(loss)
+        grads = net.backward(caches, d)
+        for k, g in grads.items():
+            if k in quant_keys:
                 continue
-            cur_lr = FLOAT(0.5 * lr * (1.0 + np.cos(np.pi * step / total)))
-            xb = x[bi]
-            if augment_shift:
-                xb = random_shift(xb, augment_shift, rng)
-            logits, caches = net.forward(xb, keep=True)
-            loss, d = softmax_xent(logits, y[bi])
-            losses.append(loss)
-            grads = net.backward(caches, d)
-            for k, g in grads.items():
-                if k in quant_keys:
+            if weight_decay and not k.endswith("_bias"):
+                g = g + FLOAT(weight_decay) * net.params[k]
+            if k in masks:
+                g = g * masks[k]
+            v = vel[k]
+            v *= FLOAT(momentum)
+            v -= cur_lr * g
+            net.params[k] += v
+            if k in masks:
+                net.params[k] *= masks[k]
+        for name, q in quant.items():
+            W = net.params[name]
+            gaug = np.concatenate([grads[name].reshape(W.shape[0], -1), grads[name + "_bias"][:, None]], axis=1)
+            gc = np.bincount(q.idx.ravel(), weights=gaug.ravel().astype(np.float64),
+                             minlength=len(q.centroids)).astype(FLOAT)
+            gc[0] = 0.0
+            cv = cvel[name]
+            cv *= FLOAT(momentum)
+            cv -= cur_lr * gc
+            q.centroids += cv
+            q.centroids[0] = 0.0
+            set_augmented(net, name, q.centroids[q.idx])
+    return sched.history
+
+
+class Schedule:
+    """The mini-batch schedule both trainers share (this one and network/torch_train.py).
+
+    Iterating gives ``(xb, yb, lr_t)`` for every step of every epoch: the samples in a fresh
+    permutation per epoch (from ``rng``), each image shifted by up to ``augment_shift`` pixels
+    (:func:`random_shift`, same ``rng``), and the cosine-decayed learning rate
+    ``lr / 2 * (1 + cos(pi * step / total))`` as float32. The caller reports each step's loss
+    with :meth:`record`; ``history`` holds the mean loss of every epoch, shown on the progress bar.
+    """
+
+    def __init__(self, x, y, *, epochs: int, batch_size: int, lr: float, rng: np.random.Generator,
+                 augment_shift: int = 0, progress: bool = True, desc: str = "train"):
+        self.x, self.y, self.epochs, self.batch_size, self.lr = x, y, epochs, batch_size, lr
+        self.rng, self.augment_shift, self.progress, self.desc = rng, augment_shift, progress, desc
+        self.history: list[dict] = []
+        self._losses: list[float] = []
+
+    def record(self, loss: float) -> None:
+        self._losses.append(float(loss))
+
+    def __iter__(self):
+        from tqdm import tqdm
+
+        n = len(self.x)
+        steps_per_epoch = max(1, (n + self.batch_size - 1) // self.batch_size)
+        total = max(1, self.epochs * steps_per_epoch)
+        step = 0
+        bar = tqdm(range(self.epochs), desc=self.desc, unit="epoch", disable=not self.progress, file=sys.stderr,
+                   leave=False)
+        for ep in bar:
+            perm = self.rng.permutation(n)
+            self._losses = []
+            for s in range(steps_per_epoch):
+                bi = perm[s * self.batch_size:(s + 1) * self.batch_size]
+                if len(bi) == 0:
                     continue
-                if weight_decay and not k.endswith("_bias"):
-                    g = g + FLOAT(weight_decay) * net.params[k]
-                if k in masks:
-                    g = g * masks[k]
-                v = vel[k]
-                v *= FLOAT(momentum)
-                v -= cur_lr * g
-                net.params[k] += v
-                if k in masks:
-                    net.params[k] *= masks[k]
-            for name, q in quant.items():
-                W = net.params[name]
-                gaug = np.concatenate([grads[name].reshape(W.shape[0], -1), grads[name + "_bias"][:, None]], axis=1)
-                gc = np.bincount(q.idx.ravel(), weights=gaug.ravel().astype(np.float64),
-                                 minlength=len(q.centroids)).astype(FLOAT)
-                gc[0] = 0.0
-                cv = cvel[name]
-                cv *= FLOAT(momentum)
-                cv -= cur_lr * gc
-                q.centroids += cv
-                q.centroids[0] = 0.0
-                set_augmented(net, name, q.centroids[q.idx])
-            step += 1
-        rec = {"epoch": ep + 1, "loss": float(np.mean(losses)) if losses else float("nan")}
-        history.append(rec)
-        bar.set_postfix(loss=f"{rec['loss']:.4f}")
-    bar.close()
-    return history
+                xb = self.x[bi]
+                if self.augment_shift:
+                    xb = random_shift(xb, self.augment_shift, self.rng)
+                yield xb, self.y[bi], FLOAT(0.5 * self.lr * (1.0 + np.cos(np.pi * step / total)))
+                step += 1
+            rec = {"epoch": ep + 1, "loss": float(np.mean(self._losses)) if self._losses else float("nan")}
+            self.history.append(rec)
+            bar.set_postfix(loss=f"{rec['loss']:.4f}")
+        bar.close()
 
 
 def random_shift(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
