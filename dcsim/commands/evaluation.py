@@ -36,7 +36,23 @@ def cmd_simulate(args) -> int:
     print_simulation(doc)
     if out is not None:
         make_out(out)
-        print(f"wrote {', '.join(str(f) for f in write_sim_report(out, doc))}")
+        files = write_sim_report(out, doc)
+        run = ev.simulation
+        if run.outputs is not None:
+            import io
+
+            import numpy as np
+
+            from arch.fileio import atomic_write_bytes
+            from arch.fixedpoint import dequantize_acts
+
+            fmt = run.layers[-1].fmt
+            buf = io.BytesIO()
+            np.savez(buf, outputs=run.outputs, values=dequantize_acts(run.outputs, fmt),
+                     predictions=run.predictions)
+            atomic_write_bytes(out / "sim_outputs.npz", buf.getvalue())
+            files.append(out / "sim_outputs.npz")
+        print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
 

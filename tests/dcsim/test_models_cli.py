@@ -51,6 +51,10 @@ def test_cnn_from_onnx_end_to_end(cnn_files, capsys):
     assert [l["vectors_per_input"] for l in sim["layers"]] == [28 * 28, 14 * 14, 1, 1]
     assert all(l["inputs"] == 40 for l in sim["layers"])
     assert {h["op"] for h in sim["host_ops"]} == {"maxpool", "flatten"}
+    outs = np.load(out / "sim_outputs.npz")
+    assert outs["outputs"].shape == (40, 10) and outs["predictions"].shape == (40,)
+    labels = np.load(d / "eval.npz")["y"][:40]
+    assert abs(100 * np.mean(outs["predictions"] != labels) - sim["accuracy"]["engine_fixed_point_error_pct"]) < 1e-9
 
     assert main(["energy", str(out / "model.dcz"), "--inputs", str(d / "eval.npz"), "--count", "40", "--pes", "8",
                  "--out", str(out), "--quiet"]) == 0
