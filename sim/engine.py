@@ -64,6 +64,9 @@ class PreparedLayer:
             in the PE so that one column's pointers of all PEs are adjacent in memory.
         max_index: the largest codebook index the layer uses (0 if none).
         max_column_entries: the most entries one PE has in one column (0 if none).
+        pe_order: int64 ``(n_passes, n_pe + 1)``: per pass the PEs that hold entries, then those
+            that hold none; the last column is how many hold entries. The PEs without entries
+            all behave alike, so the timing loop runs one of them for all (docs/simulator.md).
     """
 
     tiled: TiledLayer
@@ -72,6 +75,7 @@ class PreparedLayer:
     col_ptr: np.ndarray
     max_index: int
     max_column_entries: int
+    pe_order: np.ndarray | None = None
 
     @property
     def calendar_size(self) -> int:
@@ -131,10 +135,15 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
                 max_index = max(max_index, int(pe.v.max()))
     vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)
     max_col = int(np.diff(col_ptr, axis=1).max()) if col_ptr.size > n_pass * n_pe else 0
-    for arr in (vz, entry_base, col_ptr):
+    pe_order = np.zeros((n_pass, n_pe + 1), dtype=np.int64)
+    for k in range(n_pass):
+        has = col_ptr[k, n_cols] != col_ptr[k, 0]
+        pe_order[k, :n_pe] = np.concatenate([np.flatnonzero(has), np.flatnonzero(~has)])
+        pe_order[k, n_pe] = int(has.sum())
+    for arr in (vz, entry_base, col_ptr, pe_order):
         arr.flags.writeable = False
     return PreparedLayer(tiled=tiled, vz=vz, entry_base=entry_base, col_ptr=col_ptr, max_index=max_index,
-                         max_column_entries=max_col)
+                         max_column_entries=max_col, pe_order=pe_order)
 
 
 def _check_integers(**arrays) -> None:
@@ -227,7 +236,7 @@ def make_result(prep: PreparedLayer, acc: np.ndarray, fmt: LayerFormat, relu: bo
 # ---------------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
-def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, waiters, poppers, hist,
+def _tile_timing(cp, order, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, waiters, poppers, hist,
                  busy, stalled):
     """The timing of one tile, cycle by cycle (docs/microarchitecture.md). Returns its cycles.
 
@@ -257,6 +266,10 @@ def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, wait
       counted as the difference of the running count of stall cycles between the first free
       cycle (``s0``) and the pop.
     * ``t_last`` is the last broadcast, pop or fetch; the tile takes ``t_last + 1 + P`` cycles.
+    * ``order``: the pass's PEs with entries first, then the ``m`` without (the last element
+      is how many have entries). Those ``m`` PEs start alike and see only empty columns, so they
+      follow one trajectory: one of them is run with weight ``m`` in ``hist`` and the pop count,
+      and its busy and stalled cycles are copied to the others at the end.
     """
     if nJ == 0:
         return 1                                   # the LNZD finds nothing
@@ -266,13 +279,20 @@ def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, wait
     for k in range(nJ + 1):
         hist[k] = 0
     hist[0] = n_pe
+    n_act = order[n_pe]
+    m = n_pe - n_act                               # PEs without entries, run as one: rep
+    rep = order[n_act] if m > 0 else -1
+    n_sim = n_act + (1 if m > 0 else 0)
+    busy_rep = busy[rep] if m > 0 else 0
+    stalled_rep = stalled[rep] if m > 0 else 0
     # cycle 0: cur_p = end_p = 0 and every FIFO is empty: every PE waits, free from cycle 0
-    for p in range(n_pe):
+    for i in range(n_sim):
+        p = order[i]
         popped[p] = 0
         lastfetch[p] = False
         s0[p] = 0
-        waiters[p] = p
-    n_wait = n_pe
+        waiters[i] = p
+    n_wait = n_sim
     bi = 0                                         # activations broadcast before cycle t
     n_stall = 0                                    # stall cycles before cycle t
     pops_left = nJ * n_pe
@@ -317,8 +337,10 @@ def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, wait
             p = poppers[w]
             k = popped[p]
             j = J[k]
-            hist[k] -= 1
-            hist[k + 1] += 1
+            wt = m if p == rep else 1
+            hist[k] -= wt
+            hist[k + 1] += wt
+            pops_left -= wt
             popped[p] = k + 1
             n = cp[j + 1, p] - cp[j, p]
             busy[p] += n                           # 2. its fetches, cycles t+1 .. t+n
@@ -328,7 +350,6 @@ def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, wait
             sl = ready & Hm
             nxt[p] = bucket[sl]
             bucket[sl] = p
-        pops_left -= n_pop
         # 4. the broadcast enters every FIFO at the end of the cycle
         if do_b:
             bi += 1
@@ -338,12 +359,18 @@ def _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, wait
         if stall:
             n_stall += 1
         t += 1
+    if m > 1:                                      # the other PEs without entries: rep's cycles
+        db = busy[rep] - busy_rep
+        ds = stalled[rep] - stalled_rep
+        for i in range(n_act + 1, n_pe):
+            busy[order[i]] += db
+            stalled[order[i]] += ds
     return t_last + 1 + PIPELINE_STAGES            # P = 4 stages drain the last entry
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_arith(vz, ebase, cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc, row0, last_word,
-                cnt):
+def _tile_arith(vz, ebase, cp, order, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc, row0,
+                last_word, cnt):
     """The datapath of one tile: every fetched entry's arithmetic, in each PE's fetch order.
 
     Each PE fetches the entries of the batch's nonzero columns ``J[:nJ]`` in this order (the
@@ -365,10 +392,12 @@ def _tile_arith(vz, ebase, cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_b
     n_ent = 0
     n_fill = 0
     n_words = 0
+    n_act = order[n_pe]                            # the PEs without entries in the pass add nothing
     for k in range(nJ):
         j = J[k]
         a = x[j]
-        for p in range(n_pe):
+        for i_p in range(n_act):
+            p = order[i_p]
             c0 = cp[j, p]
             c1 = cp[j + 1, p]
             if c1 == c0:
@@ -400,9 +429,9 @@ def _tile_arith(vz, ebase, cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_b
 
 
 @numba.njit(cache=True, nogil=True)
-def _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift, wrap,
-                  acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0, waiters,
-                  poppers, last_word, J, hist):
+def _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift,
+                  wrap, acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0,
+                  waiters, poppers, last_word, J, hist):
     """One input vector ``x`` through every tile of the layer, passes outer, batches inner.
 
     Accumulates into ``acc`` (n_rows, zero on entry), writes ``tile_cycles`` (n_tiles) and adds
@@ -414,22 +443,23 @@ def _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D
     n_batch = batch_bounds.shape[0] - 1
     for k in range(n_pass):
         cp = col_ptr[k]
+        order = pe_order[k]
         for b in range(n_batch):
             nJ = 0
             for j in range(batch_bounds[b], batch_bounds[b + 1]):
                 if x[j] != 0:
                     J[nJ] = j
                     nJ += 1
-            tile_cycles[k * n_batch + b] = _tile_timing(cp, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch,
-                                                        s0, waiters, poppers, hist, busy, stalled)
-            _tile_arith(vz, entry_base[k], cp, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc,
+            tile_cycles[k * n_batch + b] = _tile_timing(cp, order, J, nJ, n_pe, D, H, bucket, nxt, popped,
+                                                        lastfetch, s0, waiters, poppers, hist, busy, stalled)
+            _tile_arith(vz, entry_base[k], cp, order, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc,
                         pass_bounds[k], last_word, cnt)
             cnt[2] += nJ
             cnt[3] += nJ * n_pe
 
 
 @numba.njit(cache=True, nogil=True)
-def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+def _layer_kernel(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
                   shift, wrap, acc_bits, H):
     """Every tile of the layer for one input vector (:func:`_vector_tiles`).
 
@@ -443,8 +473,8 @@ def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D
     busy = np.zeros(n_pe, dtype=np.int64)
     stalled = np.zeros(n_pe, dtype=np.int64)
     cnt = np.zeros(5, dtype=np.int64)
-    _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift, wrap,
-                  acc_bits, H, acc, tile_cycles, busy, stalled, cnt,
+    _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift,
+                  wrap, acc_bits, H, acc, tile_cycles, busy, stalled, cnt,
                   np.empty(H, dtype=np.int64), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
                   np.empty(n_pe, dtype=np.bool_), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
                   np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
@@ -453,7 +483,8 @@ def _layer_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, x, n_pe, D
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _batch_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift, wrap,
+def _batch_kernel(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift,
+                  wrap,
                   acc_bits, H, chunk_bounds, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch,
                   s0, waiters, poppers, last_word, J, hist):
     """The rows of ``X`` (K vectors) through the layer, chunk by chunk in parallel (``prange``).
@@ -467,20 +498,21 @@ def _batch_kernel(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X, n_pe, D
     """
     for c in numba.prange(chunk_bounds.shape[0] - 1):
         for k in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb, shift,
-                          wrap, acc_bits, H, acc[k], tile_cycles[k], busy[c], stalled[c], cnt[c], bucket[c], nxt[c],
+            _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb,
+                          shift, wrap, acc_bits, H, acc[k], tile_cycles[k], busy[c], stalled[c], cnt[c], bucket[c], nxt[c],
                           popped[c], lastfetch[c], s0[c], waiters[c], poppers[c], last_word[c], J[c], hist[c])
 
 
 @numba.njit(cache=True, nogil=True)
-def _batch_kernel_serial(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift, wrap,
+def _batch_kernel_serial(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb,
+                         shift, wrap,
                          acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0,
                          waiters, poppers, last_word, J, hist):
     """:func:`_batch_kernel` with one chunk, in the calling thread: no parallel region to start
     (whose wake-up of the other threads costs more than a few vectors on a busy machine)."""
     for k in range(X.shape[0]):
-        _vector_tiles(vz, entry_base, col_ptr, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb, shift,
-                      wrap, acc_bits, H, acc[k], tile_cycles[k], busy, stalled, cnt, bucket, nxt, popped, lastfetch,
+        _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb,
+                      shift, wrap, acc_bits, H, acc[k], tile_cycles[k], busy, stalled, cnt, bucket, nxt, popped, lastfetch,
                       s0, waiters, poppers, last_word, J, hist)
 
 
@@ -529,7 +561,7 @@ def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: L
     cb, xv = check_inputs(prep, codebook_q, x, fmt)
     cfg = prep.cfg
     acc, tile_cycles, busy, stalled, cnt = _layer_kernel(
-        prep.vz, prep.entry_base, prep.col_ptr, prep.pass_bounds, prep.batch_bounds, xv,
+        prep.vz, prep.entry_base, prep.col_ptr, prep.pe_order, prep.pass_bounds, prep.batch_bounds, xv,
         cfg.n_pe, cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift),
         fmt.overflow is Overflow.WRAP, int(fmt.acc_bits), prep.calendar_size)
     entries, fillers, bcast, pops, spmat = (int(c) for c in cnt)
@@ -596,7 +628,8 @@ def run_batch(prep: PreparedLayer, codebook_q: np.ndarray, X: np.ndarray, fmt: L
         if xb.dtype != np.int64 or not xb.flags.c_contiguous or not xb.flags.writeable:
             xb = np.array(xb, dtype=np.int64, order="C")     # one jitted signature for every caller
         acc = out[s:e]
-        args = (prep.vz, prep.entry_base, prep.col_ptr, prep.pass_bounds, prep.batch_bounds, xb, cfg.n_pe,
+        args = (prep.vz, prep.entry_base, prep.col_ptr, prep.pe_order, prep.pass_bounds, prep.batch_bounds, xb,
+                cfg.n_pe,
                 cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift), wrap, int(fmt.acc_bits), H)
         m = min(e - s, n_chunks)
         if m == 1:
