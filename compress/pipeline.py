@@ -130,7 +130,10 @@ def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, 
     quantizer = QUANTIZERS.get(cfg.quantizer)
     quant = {}
     for s in net.specs:
-        quant[s.name] = quantize_matrix(augmented(net, s.name), quantizer.bits_for(cfg, s.name, s.kind), cfg)
+        aug = augmented(net, s.name)
+        del net.params[s.name]          # [W | b] stands in for W until apply_quant writes centroids[idx] back
+        quant[s.name] = quantize_matrix(aug, quantizer.bits_for(cfg, s.name, s.kind), cfg)
+        del aug
     apply_quant(net, quant)
     if data is not None and cfg.finetune_epochs > 0 and quantizer.finetune:
         train(net, data.x_train, data.y_train, quant=quant, progress=progress, desc="fine-tune centroids",
@@ -259,14 +262,27 @@ def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
 
 # ------------------------------------------------------------------- user weights
 def weight_error(original: Network, model: CompressedModel) -> list[dict]:
-    """Per-layer error of the dequantized weights against the originals."""
+    """Per-layer error of the dequantized weights against the originals (computed a block of rows
+    at a time, so the memory stays small whatever the layer's size)."""
     out = []
     for l in model.layers:
-        a = augmented(original, l.name)
-        q = l.augmented
-        err = q - a
-        norm = float(np.linalg.norm(a))
-        out.append({"layer": l.name, "weight_rms_error": float(np.sqrt(np.mean(err ** 2))),
-                    "weight_rel_error": float(np.linalg.norm(err) / norm) if norm else 0.0,
-                    "weight_max_abs_error": float(np.max(np.abs(err))) if err.size else 0.0})
+        W = original.params[l.name]
+        W2 = W.reshape(W.shape[0], -1)
+        b = original.params[l.name + "_bias"]
+        rows = W2.shape[0]
+        step = max(1, (1 << 22) // max(1, W2.shape[1] + 1))
+        sq_err = sq_ref = 0.0
+        max_err = 0.0
+        n = 0
+        for r0 in range(0, rows, step):
+            a = np.concatenate([W2[r0:r0 + step], b[r0:r0 + step, None]], axis=1).astype(np.float64)
+            err = l.centroids[l.indices[r0:r0 + step]].astype(np.float64) - a
+            sq_err += float(np.sum(err * err))
+            sq_ref += float(np.sum(a * a))
+            max_err = max(max_err, float(np.max(np.abs(err))) if err.size else 0.0)
+            n += err.size
+        norm = float(np.sqrt(sq_ref))
+        out.append({"layer": l.name, "weight_rms_error": float(np.sqrt(sq_err / n)) if n else 0.0,
+                    "weight_rel_error": float(np.sqrt(sq_err)) / norm if norm else 0.0,
+                    "weight_max_abs_error": max_err})
     return out

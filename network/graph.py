@@ -489,5 +489,7 @@ def augmented(net: Network, name: str) -> np.ndarray:
 def set_augmented(net: Network, name: str, aug: np.ndarray) -> None:
     """Inverse of :func:`augmented`."""
     W = net.params[name]
-    net.params[name] = np.ascontiguousarray(aug[:, :-1]).reshape(W.shape).astype(FLOAT)
-    net.params[name + "_bias"] = np.ascontiguousarray(aug[:, -1]).astype(FLOAT)
+    new = np.empty(W.shape, dtype=FLOAT)           # one copy, whatever the layer's size
+    new.reshape(W.shape[0], -1)[...] = aug[:, :-1]
+    net.params[name] = new
+    net.params[name + "_bias"] = np.ascontiguousarray(aug[:, -1], dtype=FLOAT)

@@ -33,10 +33,22 @@ class QuantState:
         return int(len(self.centroids)).bit_length() - 1
 
 
+_ROWS_CHUNK_VALUES = 1 << 22
+
+
 def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
-    """Write ``centroids[idx]`` into the network's weights and biases."""
+    """Write ``centroids[idx]`` into the network's weights and biases (as
+    :func:`~network.graph.set_augmented` of it), a block of rows at a time: the memory beyond the
+    layer is its new copy, never the whole dequantized matrix besides."""
     for name, q in quant.items():
-        set_augmented(net, name, q.centroids[q.idx])
+        rows = q.idx.shape[0]
+        new = np.empty(net.spec(name).shape, dtype=FLOAT)
+        flat = new.reshape(rows, -1)
+        step = max(1, _ROWS_CHUNK_VALUES // max(1, q.idx.shape[1]))
+        for r0 in range(0, rows, step):
+            flat[r0:r0 + step] = q.centroids[q.idx[r0:r0 + step, :-1]]
+        net.params[name] = new
+        net.params[name + "_bias"] = np.ascontiguousarray(q.centroids[q.idx[:, -1]], dtype=FLOAT)
 
 
 def apply_masks(net: Network, masks: dict[str, np.ndarray]) -> None:
@@ -182,8 +194,13 @@ def random_shift(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def check_masks_hold(net: Network, masks: dict[str, np.ndarray]) -> bool:
-    """True when every pruned connection is exactly 0."""
-    return all(not np.any(net.params[k][~m]) for k, m in masks.items())
+    """True when every pruned connection is exactly 0 (checked a block at a time)."""
+    for k, m in masks.items():
+        w, mm = np.ravel(net.params[k]), np.ravel(m)
+        for c0 in range(0, w.size, _ROWS_CHUNK_VALUES):
+            if np.any(w[c0:c0 + _ROWS_CHUNK_VALUES][~mm[c0:c0 + _ROWS_CHUNK_VALUES]]):
+                return False
+    return True
 
 
 __all__ = ["QuantState", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]

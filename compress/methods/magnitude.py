@@ -21,15 +21,36 @@ def mask_by_threshold(w: np.ndarray, quality: float) -> np.ndarray:
     return np.abs(w) >= thr if thr > 0 else np.ones(w.shape, dtype=bool)
 
 
+_CHUNK = 1 << 20
+
+
 def mask_by_density(w: np.ndarray, density: float) -> np.ndarray:
-    """Keep the ``round(density x size)`` largest magnitudes (ties broken by position)."""
+    """Keep the ``round(density x size)`` largest magnitudes (ties broken by position: of the
+    weights equal to the smallest kept magnitude, the first ones in memory order are kept).
+
+    The k-th largest magnitude comes from a partial sort in place (``ndarray.partition``, linear
+    time) of one copy of the magnitudes; the mask is then built in chunks, so the memory beyond
+    the layer is one float copy and the mask, whatever the layer's size."""
     n = w.size
     k = int(round(density * n))
     k = min(max(k, 1 if n else 0), n)
-    mask = np.zeros(n, dtype=bool)
-    if k:
-        order = np.argsort(-np.abs(w.ravel()), kind="stable")
-        mask[order[:k]] = True
+    if k == 0:
+        return np.zeros(w.shape, dtype=bool)
+    a = np.abs(w).ravel()
+    a.partition(n - k)
+    thr = a[n - k]                                  # the k-th largest magnitude
+    del a
+    flat = np.ravel(w)
+    mask = np.empty(n, dtype=bool)
+    for c0 in range(0, n, _CHUNK):
+        np.greater(np.abs(flat[c0:c0 + _CHUNK]), thr, out=mask[c0:c0 + _CHUNK])
+    need = k - int(np.count_nonzero(mask))          # how many of the weights equal to thr to keep
+    for c0 in range(0, n, _CHUNK):
+        if need <= 0:
+            break
+        eq = np.flatnonzero(np.abs(flat[c0:c0 + _CHUNK]) == thr)[:need]
+        mask[c0 + eq] = True
+        need -= len(eq)
     return mask.reshape(w.shape)
 
 

@@ -69,3 +69,24 @@ def test_a_shared_value_of_exactly_zero_does_not_alias_the_pruned_code():
         assert c[0] == 0 and c[1] == np.finfo(np.float32).tiny and c[2] == 0
     finally:
         QUANTIZERS.unregister("zero-test")
+
+
+def test_density_mask_equals_a_stable_sort_of_the_magnitudes():
+    """The partial-sort pruner keeps exactly the weights a stable sort by magnitude would,
+    ties (zeros, repeated values) broken by position."""
+    from compress.methods.magnitude import mask_by_density
+
+    def by_sort(w, density):
+        n = w.size
+        k = min(max(int(round(density * n)), 1 if n else 0), n)
+        mask = np.zeros(n, dtype=bool)
+        mask[np.argsort(-np.abs(w.ravel()), kind="stable")[:k]] = True
+        return mask.reshape(w.shape)
+
+    rng = np.random.default_rng(0)
+    for trial in range(800):
+        shape = tuple(int(s) for s in rng.integers(1, 30, size=rng.integers(1, 4)))
+        w = [rng.normal(size=shape), rng.integers(-3, 4, size=shape), np.zeros(shape),
+             rng.integers(-1, 2, size=shape) * 0.5][trial % 4].astype(np.float32)
+        d = float(rng.choice([1e-9, 0.01, 0.1, 0.33, 0.5, 0.9, 1.0, rng.random()]))
+        assert np.array_equal(by_sort(w, d), mask_by_density(w, d)), (shape, d)
