@@ -385,6 +385,10 @@ def _validate_indices(indices, index_bits: int) -> np.ndarray:
     return a.astype(np.uint8, copy=False)
 
 
+_ENCODE_BLOCK = 1 << 24
+"""Index-matrix elements per block of whole (PE, column) groups that :func:`encode_layer` encodes at once."""
+
+
 def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
     """Encode a quantized layer into EIE's per-PE interleaved-CSC streams (see the module docstring).
 
@@ -409,54 +413,67 @@ def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
     M = fmt.max_rel
 
     # (R, P, C) with row i = R-index r, P-index p (i = r*n_pe + p), then to (P, C, R) so that
-    # C-order nonzeros come out sorted by (PE, column, local row).
+    # C-order nonzeros come out sorted by (PE, column, local row). The groups g = p * n_cols + j
+    # are independent (fillers depend on gaps within a group), so they are encoded a block of
+    # whole groups at a time: the per-entry index arrays never span more than one block.
+    ends = np.zeros(n_pe * n_cols, dtype=np.int64)
+    v_parts: list[np.ndarray] = []
+    z_parts: list[np.ndarray] = []
+    total = 0
     if n_rows and n_cols:
         P = min(n_pe, n_rows)
         R = -(-n_rows // P)
         if R * P != n_rows:
             a = np.concatenate([a, np.zeros((R * P - n_rows, n_cols), dtype=np.uint8)], axis=0)
         t = np.ascontiguousarray(a.reshape(R, P, n_cols).transpose(1, 2, 0)).reshape(-1)
-        flat = np.flatnonzero(t)
-        vals = t[flat]
+        n_groups = P * n_cols
+        per_block = max(1, _ENCODE_BLOCK // R)
+        for g0 in range(0, n_groups, per_block):
+            g1 = min(n_groups, g0 + per_block)
+            sub = t[g0 * R:g1 * R]
+            flat = np.flatnonzero(sub)
+            nnz = flat.shape[0]
+            if nnz == 0:
+                continue
+            vals = sub[flat]
+            g = flat // R                    # group within the block
+            r = flat - g * R                 # local row
+            del flat
+            # gap since the previous entry of the same (PE, column), or since local row 0
+            start = np.empty(nnz, dtype=np.int64)
+            first = np.empty(nnz, dtype=bool)
+            first[0] = True
+            np.not_equal(g[1:], g[:-1], out=first[1:])
+            start[0] = 0
+            start[1:] = r[:-1] + 1
+            start[first] = 0
+            del first
+            gap = r - start
+            del start, r
+            cnt = (gap >> rb) + 1            # fillers (gap // (M+1)) and the entry
+            zreal = (gap & M).astype(np.uint8)   # gap %  (M+1)
+            del gap
+            pos = np.cumsum(cnt) - 1         # address of each real entry in the block's stream
+            del cnt
+            n_block = int(pos[-1]) + 1
+            v_blk = np.zeros(n_block, dtype=np.uint8)
+            z_blk = np.full(n_block, M, dtype=np.uint8)
+            v_blk[pos] = vals
+            z_blk[pos] = zreal
+            v_parts.append(v_blk)
+            z_parts.append(z_blk)
+            # column ends as addresses in the concatenated stream, at each nonempty group's last entry
+            last = np.empty(nnz, dtype=bool)
+            last[-1] = True
+            np.not_equal(g[1:], g[:-1], out=last[:-1])
+            ends[g0 + g[last]] = pos[last] + 1 + total
+            total += n_block
         del t
-        g = flat // R                    # group = p * n_cols + j
-        r = flat - g * R                 # local row
-        del flat
-    else:
-        g = r = np.zeros(0, dtype=np.int64)
-        vals = np.zeros(0, dtype=np.uint8)
-
-    # gap since the previous entry of the same (PE, column), or since local row 0
-    nnz = g.shape[0]
-    start = np.empty(nnz, dtype=np.int64)
-    if nnz:
-        first = np.empty(nnz, dtype=bool)
-        first[0] = True
-        np.not_equal(g[1:], g[:-1], out=first[1:])
-        start[0] = 0
-        start[1:] = r[:-1] + 1
-        start[first] = 0
-    gap = r - start
-    nfill = gap >> rb                    # gap // (M+1)
-    zreal = (gap & M).astype(np.uint8)   # gap %  (M+1)
-    cnt = nfill + 1
-    pos = np.cumsum(cnt) - 1             # address of each real entry in the concatenated stream
-    total = int(pos[-1]) + 1 if nnz else 0
-
-    v_all = np.zeros(total, dtype=np.uint8)
-    z_all = np.full(total, M, dtype=np.uint8)
-    v_all[pos] = vals
-    z_all[pos] = zreal
-
-    # Column ends as addresses in the concatenated stream (ordered by PE, then column): set at
-    # each nonempty column's last entry, carried forward over empty columns, then made per-PE.
-    ends = np.zeros(n_pe * n_cols, dtype=np.int64)
-    if nnz:
-        last = np.empty(nnz, dtype=bool)
-        last[-1] = True
-        np.not_equal(g[1:], g[:-1], out=last[:-1])
-        ends[g[last]] = pos[last] + 1
-        np.maximum.accumulate(ends, out=ends)
+    v_all = np.concatenate(v_parts) if v_parts else np.zeros(0, dtype=np.uint8)
+    z_all = np.concatenate(z_parts) if z_parts else np.zeros(0, dtype=np.uint8)
+    del v_parts, z_parts
+    # carried forward over empty columns, then made per-PE
+    np.maximum.accumulate(ends, out=ends)
     ends = ends.reshape(n_pe, n_cols)
     pe_start = np.zeros(n_pe + 1, dtype=np.int64)
     if n_cols:
