@@ -185,8 +185,15 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     ``pruned_test_error_pct``, ``test_error_pct``, ``n_test_images``); without it they are None
     and every report says accuracy was not measured. Returns ``(model, stage seconds)``.
     """
+    import sys
+
+    from tqdm import tqdm
+
     cfg.check_layer_names([s.name for s in net.specs])
     stages: dict[str, float] = {}
+    what = f"compress {net.n_weights:,} weights"
+    bar = tqdm(total=3, desc=f"{what}: prune", unit="stage", disable=not progress, file=sys.stderr, leave=False,
+               bar_format="{desc} (stage {n}/{total}, {elapsed})")
     err = (lambda n: None) if eval_set is None else eval_set.error_pct
     base_err = err(net)
     if base_err is not None:
@@ -197,9 +204,13 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     stages["prune_s"] = time.time() - t
     if pruned_err is not None:
         log(f"pruned test error: {pruned_err:.2f}%")
+    bar.update()
+    bar.set_description_str(f"{what}: quantize")
     t = time.time()
     quant = step_quantize(net, cfg, train, progress=progress, log=log)
     stages["quantize_s"] = time.time() - t
+    bar.update()
+    bar.set_description_str(f"{what}: encode and Huffman-code")
     t = time.time()
     m = {**(meta or {}), "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
     cm = step_encode(net, quant, cfg, accel, m)
@@ -209,6 +220,8 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
         cm.meta["eval_data"] = eval_set.description
         log(f"compressed test error: {cm.meta['test_error_pct']:.2f}% (on {eval_set.description})")
     stages["encode_s"] = time.time() - t
+    bar.update()
+    bar.close()
     return cm, stages
 
 
