@@ -148,12 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "plugins ($DCSIM_PLUGINS) reach the workers too.")
     d.add_argument("sweep", metavar="SWEEP.toml", help="the sweep file")
     d.add_argument("--out", metavar="DIR", help="output folder (default: runs/dse/NAME)")
-    d.add_argument("--scheduler", metavar="local|tcp://HOST:PORT",
-                   help="run on Dask: 'local' starts a LocalCluster, tcp://HOST:PORT uses a running scheduler "
-                        "(default: a local process pool)")
+    d.add_argument("--scheduler", metavar="local|tcp://HOST:PORT|tls://HOST:PORT",
+                   help="run on Dask: 'local' starts a LocalCluster, tcp://HOST:PORT uses a running scheduler, "
+                        "tls://HOST:PORT one with TLS (certificates from dask's config). Tasks and results are "
+                        "pickled: use only schedulers and workers you trust (docs/dse.md). "
+                        "Default: a local process pool")
     d.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: the number of cores; 1 runs "
                    "in this process; with --scheduler local, the LocalCluster's workers)")
     d.add_argument("--retry-failed", action="store_true", help="run the points that failed before again")
+    d.add_argument("--max-points", type=int, metavar="N", help="refuse a sweep that expands to more than N points "
+                   "(default: the sweep file's max_points, else 100000)")
     d.add_argument("--dry-run", action="store_true", help="list the points and exit")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=cmd_dse)

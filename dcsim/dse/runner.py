@@ -7,7 +7,10 @@
    ``DIR/cache/compress/`` and shared; one synthesis per distinct machine when asked for
    (``DIR/cache/synth/``); one evaluation per point (dcsim/flow.py). Workers return results to
    this process, which alone writes files; no shared file system is needed.
-3. A finished point is written at once to ``DIR/points/<point_id>.json`` (dcsim/dse/store.py).
+3. A finished point is written at once to ``DIR/points/<point_id>.json`` (dcsim/dse/store.py),
+   by every executor. The caller (dcsim/commands/sweeps.py) makes the executor first, then
+   creates and locks ``DIR`` (:func:`dcsim.dse.store.lock_output`), so a bad scheduler writes
+   nothing and two runs never share a folder.
 4. :func:`collect` and :func:`write_tables`: ``results.csv`` (and ``results.parquet`` when
    pyarrow is installed), one row per point in sweep order with the full config, and
    ``layers.csv``; the plots and ``dse.md`` come from reports/dse.py.
@@ -29,7 +32,8 @@ from .store import Store, read_json
 from .sweep import Point, Sweep
 from .tasks import PointTask, error_record, task_compress, task_point, task_synth
 
-__all__ = ["RunStats", "TIME_PREFIX", "collect", "config_columns", "run_sweep", "write_parquet", "write_tables"]
+__all__ = ["RunStats", "TIME_PREFIX", "collect", "config_columns", "pending_points", "run_sweep", "write_parquet",
+           "write_tables"]
 
 Log = Callable[[str], None]
 TIME_PREFIX = "time."
@@ -99,31 +103,43 @@ class RunStats:
     executor: str = ""
 
 
+def pending_points(sweep: Sweep, out: Path, retry_failed: bool = False) -> list[Point]:
+    """The points of ``sweep`` that ``out/points/`` does not hold yet (or that failed, with ``retry_failed``)."""
+    store = Store(out)
+    todo = []
+    for pt in sweep.points:
+        rec = store.read_point(pt.point_id)
+        if rec is None or (retry_failed and rec["row"].get("status") != "ok"):
+            todo.append(pt)
+    return todo
+
+
 def run_sweep(sweep: Sweep, out: Path, *, scheduler: str | None = None, jobs: int | None = None,
-              retry_failed: bool = False, progress: bool = True, log: Log = print) -> RunStats:
-    """Run every point of ``sweep`` that ``out/points/`` does not hold yet; see the module docstring."""
+              retry_failed: bool = False, progress: bool = True, log: Log = print, executor=None) -> RunStats:
+    """Run every point of ``sweep`` that ``out/points/`` does not hold yet; see the module docstring.
+
+    ``executor`` is one made by :func:`dcsim.dse.executors.make_executor` (the caller closes it);
+    without it, one is made from ``scheduler`` and ``jobs`` when there is something to run, and
+    closed at the end. The caller holds ``out``'s lock (:func:`dcsim.dse.store.lock_output`).
+    """
     t0 = time.time()
     store = Store(out)
     stats = RunStats(total=len(sweep.points))
     run_no = 1 + _previous_runs(out)
-    todo: list[Point] = []
-    for pt in sweep.points:
-        rec = store.read_point(pt.point_id)
-        if rec is not None and (rec["row"].get("status") == "ok" or not retry_failed):
-            stats.reused += 1
-        else:
-            todo.append(pt)
+    todo = pending_points(sweep, out, retry_failed)
+    stats.reused = stats.total - len(todo)
     if stats.reused:
         log(f"resuming: {stats.reused} of {stats.total} points already in {store.points}; {len(todo)} to run")
     _write_manifest(sweep, out, run_no, stats, done=False)
     if todo:
-        ex = make_executor(scheduler, jobs)
+        ex = executor if executor is not None else make_executor(scheduler, jobs)
         stats.executor = ex.name
         log(f"running {len(todo)} points on {ex.name}")
         try:
             _drive(sweep, todo, store, ex, run_no, stats, progress, log)
         finally:
-            ex.close()
+            if executor is None:
+                ex.close()
     stats.wall_s = time.time() - t0
     _write_manifest(sweep, out, run_no, stats, done=True)
     return stats

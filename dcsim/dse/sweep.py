@@ -14,6 +14,7 @@ A sweep file is TOML (docs/dse.md has the reference and examples/dse/ the studie
     energy_table = "override.toml"       # per-action energy overrides (relative to the sweep file)
     synth = { target = "ecp5", pnr = false }   # FPGA resources per point (hw/synth.py)
     data_dir = "/path/to/mnist"          # folder of the MNIST IDX files (default $DCSIM_DATA/mnist)
+    max_points = 100000                  # refuse a sweep that expands to more points (default 100,000)
 
     [base]                               # the configs every point starts from
     config = "../fpga.toml"              # a dcsim config file ([accel], [compress])
@@ -59,7 +60,9 @@ from compress.config import CompressionConfig
 #: Version of the point record; part of every point id, so a change recomputes.
 POINT_FORMAT = 1
 SWEEP_KEYS = ("name", "workloads", "inputs", "input_file", "seed", "verify", "leakage", "energy_table", "synth",
-              "data_dir")
+              "data_dir", "max_points")
+#: A sweep that expands to more points is refused before anything is built (``max_points``, ``--max-points``).
+DEFAULT_MAX_POINTS = 100_000
 SYNTH_KEYS = ("target", "pnr", "seed")
 TOP_KEYS = ("sweep", "base", "axes", "grid")
 
@@ -152,12 +155,16 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
     if unknown:
         raise _err(p, f"[sweep] unknown key {unknown[0]!r}; allowed keys: {', '.join(SWEEP_KEYS)}")
     s: dict[str, Any] = {"name": p.stem, "inputs": 1000, "seed": 0, "verify": True, "leakage": False,
-                         "energy_table": None, "synth": None, "data_dir": None, "input_file": None}
+                         "energy_table": None, "synth": None, "data_dir": None, "input_file": None,
+                         "max_points": DEFAULT_MAX_POINTS}
     for k, v in t.items():
         s[k] = v
     if not isinstance(s["name"], str) or not s["name"].strip():
         raise _err(p, f"[sweep] name = {s['name']!r}; use a non-empty string")
-    for k, lo in (("inputs", 0), ("seed", 0)):
+    if not _plain_name(s["name"]):
+        raise _err(p, f"[sweep] name = {s['name']!r}; use a plain folder name (no '/', '\\', '..' or leading '.'): "
+                      "the default --out is runs/dse/NAME")
+    for k, lo in (("inputs", 0), ("seed", 0), ("max_points", 1)):
         if not isinstance(s[k], int) or isinstance(s[k], bool) or s[k] < lo:
             raise _err(p, f"[sweep] {k} = {s[k]!r}; use an integer >= {lo}")
     for k in ("verify", "leakage"):
@@ -195,6 +202,18 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
             raise _err(p, f"[sweep] synth.seed = {sy['seed']!r}; use an integer >= 0")
         s["synth"] = sy
     return s
+
+
+def _plain_name(name: str) -> bool:
+    """A name that stays one folder inside runs/dse/: no separators, not absolute, not '.' or '..'."""
+    return (name == name.strip() and "/" not in name and "\\" not in name and not name.startswith(".")
+            and "\0" not in name and not os.path.isabs(name) and ":" not in name[:2])
+
+
+def count_points(n_workloads: int, grids: list[dict[str, Any]]) -> int:
+    """How many points the grids expand to (duplicates included), from the axes' lengths alone."""
+    import math
+    return n_workloads * sum(math.prod(len(v) for v in g["axes"].values()) for g in grids)
 
 
 def _input_vectors(p: Path, q: Path):
@@ -353,8 +372,13 @@ def _explicit_compress(path: Path) -> dict:
     return dict(read_toml(path, "config file", ConfigError).get("compress", {}))
 
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    """Parse and validate a sweep file and expand it into its points (see the module docstring)."""
+def load_sweep(path: str | os.PathLike, max_points: int | None = None) -> Sweep:
+    """Parse and validate a sweep file and expand it into its points (see the module docstring).
+
+    A sweep that would expand to more than ``max_points`` points (default: the file's
+    ``max_points``, else :data:`DEFAULT_MAX_POINTS`) is refused, counted from the axes' lengths
+    before any point is built.
+    """
     from compress.recipes import default_recipe
 
     p = Path(path)
@@ -368,6 +392,12 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     workloads = _workloads(p, data["sweep"].get("workloads"))
     base_accel, comp_over = _base(p, data)
     grids = _grids(p, data, type(base_accel))
+    limit = max_points if max_points is not None else settings["max_points"]
+    n = count_points(len(workloads), grids)
+    if n > limit:
+        sizes = " + ".join(" x ".join(str(len(v)) for v in g["axes"].values()) or "1" for g in grids)
+        raise _err(p, f"the sweep expands to {n:,} points ({len(workloads)} workloads x ({sizes})), more than "
+                      f"max_points = {limit:,}; narrow the axes, or raise [sweep] max_points or --max-points")
     models = [w for w in workloads if w.kind == "model"]
     for g in grids:
         cax = [a for a in g["axes"] if a.startswith("compress.")]
