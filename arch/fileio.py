@@ -7,9 +7,13 @@ numeric-array loader and the one JSON fallback for numpy values.
 - :func:`read_toml` reads a TOML file; every problem (missing, a folder, unreadable, not
   UTF-8, bad TOML) raises the caller's error class with one line naming the file.
 - :func:`load_arrays` reads ``.npy`` / ``.npz`` files of numbers and never unpickles.
+- :func:`json_text` is the one JSON writer's text: strict JSON (no ``NaN`` / ``Infinity``, which
+  other readers refuse); :func:`find_non_finite` names the first value that would break it.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 import tomllib
@@ -20,7 +24,8 @@ import numpy as np
 
 from .errors import DcsimError
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_toml", "load_arrays", "json_default"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "read_toml", "load_arrays", "json_default", "json_text",
+           "find_non_finite"]
 
 
 def _umask() -> int:
@@ -88,15 +93,26 @@ def load_arrays(path: str | os.PathLike, what: str, error: type[Exception] = Dcs
         raise error(f"{what} {p}: no such file") from None
     except IsADirectoryError:
         raise error(f"{what} {p}: is a folder; give a .npy or .npz file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except zipfile.BadZipFile as e:
+        raise error(f"{what} {p}: a corrupted .npz (zip) file ({e})") from None
+    except (OSError, ValueError, EOFError) as e:
         raise error(f"{what} {p}: not a readable .npy/.npz file of numbers ({e})") from None
     is_npz = isinstance(loaded, np.lib.npyio.NpzFile)
     if is_npz:
         with loaded:
+            members = loaded.zip.namelist()
+            odd = [m for m in members if not m.endswith(".npy")]
+            if odd:
+                raise error(f"{what} {p}: member {odd[0]!r} is not a .npy array; an .npz holds only .npy arrays")
+            if not members:
+                raise error(f"{what} {p}: an empty .npz (no arrays)")
             try:
                 arrays = {k: loaded[k] for k in loaded.files}
-            except (ValueError, OSError, zipfile.BadZipFile) as e:
-                raise error(f"{what} {p}: holds non-numeric or pickled data, which dcsim never loads ({e})") from None
+            except zipfile.BadZipFile as e:
+                raise error(f"{what} {p}: a corrupted .npz (zip) file ({e})") from None
+            except (ValueError, OSError, EOFError) as e:
+                raise error(f"{what} {p}: holds non-numeric, pickled or unreadable data, which dcsim never loads "
+                            f"({e})") from None
     else:
         arrays = {"": loaded}
     for k, a in arrays.items():
@@ -119,3 +135,41 @@ def json_default(o):
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def find_non_finite(obj, where: str = "") -> str | None:
+    """The key path (``layers[0].weight_rms_error``) of the first NaN or infinite number in
+    ``obj`` (dicts, lists, tuples, floats, numpy values), or None when every number is finite."""
+    if isinstance(obj, (float, np.floating)):
+        return None if math.isfinite(float(obj)) else (where or "the value")
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind in "fc" and not np.all(np.isfinite(obj)):
+            return where or "the array"
+        return None
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            hit = find_non_finite(v, f"{where}.{k}" if where else str(k))
+            if hit:
+                return hit
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            hit = find_non_finite(v, f"{where}[{i}]")
+            if hit:
+                return hit
+    return None
+
+
+def json_text(obj, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON text (numpy values as plain numbers, :func:`json_default`).
+
+    NaN and infinities are refused (``allow_nan=False``): they are not JSON, and most readers
+    reject them. A ValueError names the first such value's key path; inputs that would produce
+    one are refused where they come in, so this is a bug when it happens.
+    """
+    try:
+        return json.dumps(obj, indent=indent, allow_nan=False, default=json_default)
+    except ValueError as e:
+        hit = find_non_finite(obj)
+        if hit is None:
+            raise
+        raise ValueError(f"not strict JSON: {hit} is not a finite number") from e

@@ -20,7 +20,7 @@ import numpy as np
 from .config import AcceleratorConfig
 from .encoding import EIEStreams, EncodingError, check_capacity, encode_layer
 
-__all__ = ["TiledLayer", "bounds", "tile_layer"]
+__all__ = ["TiledLayer", "bounds", "check_pointer_capacity", "pointers_per_pe", "tile_layer"]
 
 
 def bounds(n: int, step: int) -> np.ndarray:
@@ -86,6 +86,27 @@ class TiledLayer:
         return self.max_pe_entries <= self.cfg.spmat_capacity_entries
 
 
+def pointers_per_pe(n_rows: int, n_cols: int, cfg: AcceleratorConfig) -> int:
+    """Column pointers each PE stores for a layer: ``n_cols + 1`` per output pass (every PE holds
+    every column's start and end, empty or not), all passes loaded before the layer."""
+    return int(bounds(n_rows, cfg.rows_per_pass).shape[0] - 1) * (n_cols + 1)
+
+
+def check_pointer_capacity(n_rows: int, n_cols: int, cfg: AcceleratorConfig) -> None:
+    """Raise EncodingError if a layer's column pointers (:func:`pointers_per_pe`) do not fit one
+    PE's pointer SRAM (``ptr_sram_bytes`` of ``pointer_bits``-bit pointers), naming both counts
+    and the ``ptr_sram_bytes`` that would hold them."""
+    need = pointers_per_pe(n_rows, n_cols, cfg)
+    have = cfg.ptr_sram_bytes * 8 // cfg.pointer_bits
+    if need > have:
+        need_bytes = -(-need * cfg.pointer_bits // 8)
+        raise EncodingError(
+            f"each PE needs {need} column pointers ({n_cols} columns + 1"
+            f"{'' if need == n_cols + 1 else f', x {need // (n_cols + 1)} output passes'}) but its pointer SRAM "
+            f"holds {have} ({cfg.ptr_sram_bytes} bytes of {cfg.pointer_bits}-bit pointers); "
+            f"ptr_sram_bytes >= {need_bytes} would hold them")
+
+
 def tile_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bool = True) -> TiledLayer:
     """Split a layer into passes and batches and encode each pass for ``cfg``.
 
@@ -100,7 +121,8 @@ def tile_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bo
     Raises:
         EncodingError: indices not 2-D / not integer / out of the ``index_bits`` range, or (with
             ``enforce_capacity``) a PE's streams do not fit its sparse-matrix SRAM, per pass and
-            over all passes together.
+            over all passes together, or its column pointers do not fit its pointer SRAM
+            (:func:`check_pointer_capacity`).
     """
     a = np.asarray(indices)
     if a.ndim != 2:
@@ -117,6 +139,8 @@ def tile_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bo
             check_capacity(s, cfg)
         streams.append(s)
         pe_entries += [pe.n_entries for pe in s.pes]
+    if enforce_capacity:
+        check_pointer_capacity(n_rows, n_cols, cfg)
     cap = cfg.spmat_capacity_entries
     if enforce_capacity and n_pass > 1 and int(pe_entries.max(initial=0)) > cap:
         p = int(np.argmax(pe_entries))

@@ -69,13 +69,16 @@ def _sram_for(base: AcceleratorConfig, n_pe: int) -> int:
 
 
 def _prepare(indices, cfg: AcceleratorConfig):
-    """prepare_layer, doubling the sparse-matrix SRAM while the layer does not fit. Returns (prep, cfg)."""
+    """prepare_layer, doubling the sparse-matrix (or pointer) SRAM while the layer does not fit. Returns (prep, cfg)."""
     from sim.engine import prepare_layer
 
     while True:
         try:
             return prepare_layer(indices, cfg), cfg
         except EncodingError as e:
+            if "pointer SRAM" in str(e) and cfg.ptr_sram_bytes * 2 <= MAX_SRAM:
+                cfg = cfg.replace(ptr_sram_bytes=cfg.ptr_sram_bytes * 2)   # the timing does not depend on it
+                continue
             if "sparse-matrix SRAM" not in str(e) or cfg.spmat_sram_bytes * 2 > MAX_SRAM:
                 raise
             cfg = cfg.replace(spmat_sram_bytes=cfg.spmat_sram_bytes * 2)

@@ -83,7 +83,7 @@ def _cold_child(path: str) -> None:
     f = dict(meta["fmt"])
     f["overflow"] = Overflow(f["overflow"])
     fmt = LayerFormat(**f)
-    prep = prepare_layer(d["indices"], cfg)
+    prep = prepare_layer(d["indices"], cfg, enforce_capacity=False)   # timing only (VGG-6 needs more pointers than 32 KiB)
     t = time.perf_counter()
     r = run_layer(prep, d["cb"], d["x"], fmt, bool(meta["relu"]))
     wall = time.perf_counter() - t
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
             cb = quantize_codebook(cent, fmt)
             x = quantize_acts(xf, cfg)
             t = time.perf_counter()
-            prep = prepare_layer(idx, cfg)
+            prep = prepare_layer(idx, cfg, enforce_capacity=False)    # timing only: VGG-6 needs more pointers than 32 KiB hold
             t_prep = time.perf_counter() - t
             first = run_layer(prep, cb, x, fmt, relu)          # JIT (or cache load) in this process
             warm = [run_layer(prep, cb, x, fmt, relu) for _ in range(args.repeat)]

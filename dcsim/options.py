@@ -4,8 +4,9 @@ workload of an ARCHIVE or ``--layer`` run.
 - :func:`add_machine_options` / :func:`load_configs`: ``--config FILE.toml`` (``[accel]`` and
   ``[compress]``), then the machine flags ``--pes``, ``--fifo`` and ``--tech`` over it, for
   every command that takes a machine;
-- :func:`out_dir` / :func:`make_out`: ``--out`` is checked early and created only when there is
-  something to write;
+- :func:`out_dir` / :func:`out_file` / :func:`make_out` / :func:`writing`: ``--out`` is checked
+  early (a writable folder or one that can be created), created only right before the first file
+  is written, and a failed write is one line naming it;
 - :func:`workload_from_args`: an archive on its input vectors, or EIE benchmark layers.
 
 Every problem raises :class:`UserError` (a ``DcsimError``): one line, exit code 2.
@@ -13,8 +14,11 @@ Every problem raises :class:`UserError` (a ``DcsimError``): one line, exit code 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from arch.configio import ConfigError
 from arch.errors import DcsimError
 
 __all__ = ["UserError", "add_machine_options", "add_run_options", "load_configs", "log", "make_out", "out_dir",
-           "workload_from_args"]
+           "out_file", "check_strict", "workload_from_args", "writing"]
 
 #: ``--flag`` -> the machine-config field it sets (over ``--config``).
 MACHINE_FLAGS = (("pes", "--pes", "n_pe"), ("fifo", "--fifo", "fifo_depth"), ("tech", "--tech", "tech_node"))
@@ -39,20 +43,83 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def out_dir(path: str) -> Path:
-    """Check ``--out`` early; it is created only when there is something to write (:func:`make_out`)."""
+def _creatable(p: Path, flag: str, what: str) -> None:
+    """Raise UserError unless the missing folder ``p`` can be created: its nearest existing
+    ancestor must be a writable folder."""
+    a = p.parent
+    while not a.exists() and a != a.parent:
+        a = a.parent
+    if not a.is_dir():
+        raise UserError(f"{flag} {p}: cannot create the {what}: {a} is a file, not a folder")
+    if not os.access(a, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {p}: cannot create the {what}: the folder {a} is not writable")
+
+
+def out_dir(path: str, flag: str = "--out") -> Path:
+    """Check ``--out`` early (a writable folder, or one that can be created); it is created only
+    when there is something to write (:func:`make_out`)."""
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"--out {p}: exists and is not a directory")
+    if p.exists():
+        if not p.is_dir():
+            raise UserError(f"{flag} {p}: exists and is not a folder")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {p}: the folder is not writable")
+    else:
+        _creatable(p, flag, "folder")
     return p
 
 
-def make_out(p: Path) -> Path:
+def out_file(path: str, flag: str = "--out") -> Path:
+    """Check an output file's path early: not a folder, in a folder that is writable or can be created."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{flag} {p}: is a folder; give a file name")
+    if p.parent.exists():
+        if not p.parent.is_dir():
+            raise UserError(f"{flag} {p}: {p.parent} is a file, not a folder")
+        if not os.access(p.parent, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {p}: the folder {p.parent} is not writable")
+    else:
+        _creatable(p.parent, flag, "folder")
+    return p
+
+
+def make_out(p: Path, flag: str = "--out") -> Path:
+    """Create the output folder right before the first file is written into it."""
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"--out {p}: cannot create directory ({e.strerror})") from None
+        raise UserError(f"{flag} {p}: cannot create the folder ({e.strerror or e})") from None
     return p
+
+
+@contextlib.contextmanager
+def writing(p: Path, flag: str = "--out"):
+    """Create the output folder ``p`` right before the first file is written, and turn an OSError
+    while writing into one line naming it. If anything fails and the folder was made here, it is
+    removed again, so a failed command leaves nothing behind."""
+    created = not p.exists()
+    make_out(p, flag)
+    try:
+        yield p
+    except BaseException as e:
+        if created:
+            shutil.rmtree(p, ignore_errors=True)
+        if isinstance(e, OSError):
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            raise UserError(f"{flag} {p}: cannot write{where} ({e.strerror or e})") from None
+        raise
+
+
+def check_strict(doc, name: str) -> None:
+    """Refuse, before anything is written, a result ``doc`` that strict JSON cannot hold (a NaN or
+    infinity: extreme inputs); names the file and the key."""
+    from arch.fileio import find_non_finite
+
+    hit = find_non_finite(doc)
+    if hit is not None:
+        raise UserError(f"{name} would hold a non-finite number at {hit} (from extreme input values); "
+                        "nothing written")
 
 
 def add_machine_options(q: argparse.ArgumentParser, *, tech: bool = False, config_help: str | None = None) -> None:
@@ -154,16 +221,17 @@ def workload_from_args(args, *, count_default: int | None = None, check_model=No
     count = args.count if args.count is not None else count_default
     if count is not None and count < 1:
         raise UserError(f"--count {count}: must be >= 1")
-    seed = getattr(args, "seed", None) or 0
+    seed = getattr(args, "seed", None)
+    seed = 0 if seed is None else seed
     if seed < 0:
         raise UserError(f"--seed {seed}: must be >= 0")
-    if layer:
+    if layer is not None:
         if args.inputs or args.count is not None:
             raise UserError("--inputs and --count apply to an ARCHIVE; a --layer uses the generator's activations")
         try:
             names = parse_layer_names(layer)
         except ValueError as e:
-            raise UserError(f"--layer {layer}: {e}") from None
+            raise UserError(f"--layer {layer!r}: {e}") from None
         return Workload(",".join(names), layers=tuple(names), seed=seed)
     cm, digest = archive_from_args(args)
     if check_model is not None:

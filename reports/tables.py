@@ -13,7 +13,7 @@ import numbers
 import os
 from typing import Any, Mapping, Sequence
 
-from arch.fileio import atomic_write_text, json_default
+from arch.fileio import atomic_write_text, json_text
 
 __all__ = ["format_value", "format_table", "markdown_table", "write_csv", "write_json"]
 
@@ -92,6 +92,8 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=json_default) + "\n")
+    """``obj`` as strict JSON (no NaN / Infinity; :func:`arch.fileio.json_text`), written atomically.
+    The text is made before the file is touched, so a refused value writes nothing."""
+    atomic_write_text(path, json_text(obj, indent=2) + "\n")
 
 

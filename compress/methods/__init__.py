@@ -58,9 +58,9 @@ def quantize_matrix(aug: np.ndarray, bits: int, cfg) -> QuantState:
     Returns ``QuantState(idx, centroids)`` with ``centroids[0] == 0`` and ``idx == 0`` exactly
     where ``aug == 0``; ``centroids[idx]`` is the quantized matrix.
     """
-    idx = np.zeros(aug.shape, dtype=index_dtype(bits))
     nz = aug != 0
     codes, centroids = share_values(aug[nz], bits, cfg)
+    idx = np.zeros(aug.shape, dtype=index_dtype(bits))   # after the sharing: not alive during its peak
     idx[nz] = codes.astype(idx.dtype)
     return QuantState(idx=idx, centroids=centroids)
 

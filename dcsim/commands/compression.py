@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from dcsim.options import UserError, load_configs, log, make_out, out_dir
+from dcsim.options import UserError, check_strict, load_configs, log, out_dir, out_file, writing
 
 
 def _with_seed(comp, seed):
@@ -36,26 +36,46 @@ WEIGHT_ERROR_WARNING = 0.3
 
 
 def _imported_network(args):
-    """The float network of ``--weights`` or ``--onnx`` (with ``--input-shape``)."""
+    """The float network of ``--weights`` or ``--onnx`` (with ``--input-shape``), its parameters
+    checked finite and its layers checked to fit together (docs/models.md)."""
+    from network.npz import check_forward, check_params
+
     shape = parse_input_shape(args.input_shape)
+    source = str(args.onnx or args.weights)
     if args.onnx:
         from network.onnx_import import network_from_onnx
 
-        return network_from_onnx(args.onnx, shape)
+        net = network_from_onnx(args.onnx, shape)
+        check_params(net.params, source)
+    else:
+        net = _npz_network(args, shape)
+    if all(int(s) > 0 for s in net.input_shape):
+        check_forward(net, source)
+    return net
+
+
+def _npz_network(args, shape):
     from network.graph import LayerKind
-    from network.npz import network_from_npz
+    from network.npz import check_chain, network_from_npz
 
     net = network_from_npz(args.weights)
+    first = net.specs[0]
     if shape is not None:
-        want = net.specs[0].fan_in if net.specs[0].kind is LayerKind.FC else None
+        want = first.fan_in if first.kind is LayerKind.FC else None
         if want is not None and int(np.prod(shape)) != want:
             raise UserError(f"--input-shape {args.input_shape}: {int(np.prod(shape))} values; the first layer "
-                            f"{net.specs[0].name} takes {want}")
-        if net.specs[0].kind is LayerKind.CONV and (len(shape) != 3 or shape[0] != net.specs[0].shape[1]):
-            raise UserError(f"--input-shape {args.input_shape}: the first layer {net.specs[0].name} is a conv "
-                            f"layer with {net.specs[0].shape[1]} input channels; give C,H,W with C = "
-                            f"{net.specs[0].shape[1]}")
+                            f"{first.name} takes {want}")
+        if first.kind is LayerKind.CONV and (len(shape) != 3 or shape[0] != first.shape[1]):
+            raise UserError(f"--input-shape {args.input_shape}: the first layer {first.name} is a conv "
+                            f"layer with {first.shape[1]} input channels; give C,H,W with C = "
+                            f"{first.shape[1]}")
         net.input_shape = shape
+    else:
+        notes = check_chain(net.specs, str(args.weights))
+        if notes:
+            log(f"note: without --input-shape the sizes after the conv layers are not known, so only part of the "
+                f"shapes is checked ({'; '.join(notes)}); give --input-shape C,H,W to check them all and to "
+                "simulate the model")
     return net
 
 
@@ -147,11 +167,12 @@ def cmd_compress(args) -> int:
                     + ", ".join(f"{r['layer']} {r['kept_pct']:.1f}% kept, {r['bits']} bits" for r in summary["layers"])
                     + f"; {summary['accuracy_pct']:.2f}% accuracy before retraining "
                       f"(drop {summary['drop_pct']:.2f} points)")
-        original = net.copy()
         cm, st = compress_network(net, ccfg, accel, train=train, eval_set=eval_set, progress=progress, log=log,
                                   meta={"onnx" if args.onnx else "weights": str(args.onnx or args.weights),
                                         "retrained": train is not None})
         stages.update(st)
+        del net                          # the imported weights are read again for the weight errors, rather
+        original = _imported_network(args)   # than kept in a second copy all along (large layers)
         report = storage_report(cm)
         errs = {e["layer"]: e for e in weight_error(original, cm)}
         for row in report["layers"]:
@@ -160,13 +181,17 @@ def cmd_compress(args) -> int:
     doc = {"model": cm.name, **report, "stages_s": stages,
            "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict(),
            **{k: v for k, v in extra.items() if not k.startswith("_")}}
-    make_out(out)
-    save(cm, out / "model.dcz")
-    write_compression_report(out, doc)
-    if "_scan" in extra:
-        from reports.sensitivity import plot_sensitivity, sensitivity_table
+    check_strict(doc, "compression.json")
+    with writing(out):
+        save(cm, out / "model.dcz")
+        write_compression_report(out, doc)
+        if "_scan" in extra:
+            from reports.sensitivity import plot_sensitivity
 
-        plot_sensitivity(extra["_scan"], out / "sensitivity.png")
+            plot_sensitivity(extra["_scan"], out / "sensitivity.png")
+    if "_scan" in extra:
+        from reports.sensitivity import sensitivity_table
+
         print(sensitivity_table(extra["_scan"]))
         print()
         if "budget" in extra:
@@ -196,6 +221,11 @@ def cmd_inspect(args) -> int:
     from reports.compression import storage_tables
 
     cm = load(args.archive)
+    if not cm.layers:
+        raise UserError(f"{args.archive}: the archive holds no layers")
+    empty = [l.name for l in cm.layers if l.indices.shape[0] == 0 or int(np.prod(l.spec.shape)) == 0]
+    if empty:
+        raise UserError(f"{args.archive}: layer {empty[0]} has no weights (shape {cm.layer(empty[0]).spec.shape})")
     if args.config:
         accel, _ = load_configs(args)
         cm.accel = accel
@@ -208,11 +238,16 @@ def cmd_recipe(args) -> int:
     """A built-in model's default recipe as a complete config file."""
     from dcsim.configfile import recipe_toml
 
+    out = out_file(args.out) if args.out else None
     text = recipe_toml(args.model)
-    if args.out:
+    if out is not None:
         from arch.fileio import atomic_write_text
-        atomic_write_text(args.out, text)
-        log(f"wrote {args.out}")
+
+        try:
+            atomic_write_text(out, text)
+        except OSError as e:
+            raise UserError(f"--out {out}: cannot write in the folder {out.parent} ({e.strerror or e})") from None
+        log(f"wrote {out}")
     else:
         print(text, end="")
     return 0

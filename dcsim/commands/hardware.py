@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from arch.configio import ConfigError
-from dcsim.options import UserError, load_configs, log, make_out, out_dir, workload_from_args
+from dcsim.options import UserError, load_configs, log, out_dir, workload_from_args, writing
 
 #: ``dcsim verilog`` warns before an export whose files would take more than this many MB.
 SIZE_WARN_MB = 20.0
@@ -143,7 +143,6 @@ def cmd_verilog(args) -> int:
     warning = size_warning(cfg, n_rows, n_cols, host=args.host, limit_mb=SIZE_WARN_MB)
     if warning:
         log(warning)
-    make_out(out)
     t0, started = time.perf_counter(), time.time() - 1.0
     # Amaranth's Verilog backend makes millions of small objects for the memory images (one per
     # init bit): with the cyclic collector's default thresholds its passes over them took a third
@@ -151,7 +150,8 @@ def cmd_verilog(args) -> int:
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        vpath = rtl.export_layer(out, cfg, indices, cb, x, fmt, relu, host=args.host)
+        with writing(out):          # the folder is made here, and removed again if the export fails
+            vpath = rtl.export_layer(out, cfg, indices, cb, x, fmt, relu, host=args.host)
     finally:
         gc.set_threshold(*thresholds)
     seconds = time.perf_counter() - t0
@@ -173,10 +173,10 @@ def cmd_synth(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be >= 0")
     out = out_dir(args.out)
-    make_out(out)
     log(f"synthesizing {accel.n_pe} PEs for {args.target} (the first run compiles the wasm tools, ~1 min)")
     try:
-        res = rtl.synthesize(accel, args.target, out, pnr=not args.no_pnr, seed=args.seed or 0)
+        with writing(out):
+            res = rtl.synthesize(accel, args.target, out, pnr=not args.no_pnr, seed=args.seed or 0)
     except RuntimeError as e:
         raise UserError(f"synthesis failed: {e}") from None
     print(format_resources([res]))

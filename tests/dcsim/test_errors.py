@@ -67,7 +67,98 @@ def files(tmp_path_factory):
         (f["bad_idx"] / n).write_bytes(b"\x00\x00\x08\x03" + b"\x00" * 7)
     f["binary"] = d / "binary.toml"
     f["binary"].write_bytes(b"\xff\xfe\x00")
+    _bad_weights(f, d, rng)
+    _bad_archives(f, d)
+    f["x_complex"] = d / "x_complex.npy"
+    np.save(f["x_complex"], rng.random((2, 64)) + 1j)
+    f["xy_complex"] = d / "xy_complex.npz"
+    np.savez(f["xy_complex"], x=rng.random((2, 64)) + 1j, y=np.zeros(2, np.int64))
+    for name, text in (("tiny_ptr", "[accel]\nptr_sram_bytes = 16\n"),
+                       ("tiny_spmat", "[accel]\nspmat_sram_bytes = 8\nptr_sram_bytes = 8\n"),
+                       ("bad_float", "[accel]\nclock_mhz = -5.0\n"), ("bad_bits", "[compress]\nconv_bits = 0\n"),
+                       ("empty_sweep", "[sweep]\n"), ("bad_sweep_axis", "[sweep]\nworkloads = [\"eie:alex-8\"]\n"
+                                                       "[sweep.axes]\n\"accel.n_pes\" = [1, 2]\n")):
+        f[name] = d / f"{name}.toml"
+        f[name].write_text(text)
+    f["a_file"] = d / "a_file"
+    f["a_file"].write_text("not a folder\n")
+    f["ro"] = _unwritable_dir(d)
     return f
+
+
+def _unwritable_dir(d):
+    """A folder this process cannot write into: mode 0555, or (as root, who may write anywhere) a
+    system folder no one can write; None when there is none (those cases are skipped)."""
+    import os
+
+    ro = d / "read_only"
+    ro.mkdir()
+    ro.chmod(0o555)
+    if not os.access(ro, os.W_OK):
+        return ro
+    for cand in ("/proc/1", "/proc/self/fdinfo"):
+        if Path(cand).is_dir() and not os.access(cand, os.W_OK):
+            return Path(cand)
+    return None
+
+
+def _bad_weights(f, d, rng):
+    """Weights files each wrong in one way (arch/fileio.load_arrays, network/npz.py)."""
+    import zipfile
+
+    w = lambda *shape: rng.normal(size=shape).astype(np.float32)  # noqa: E731
+    for name, arrays in (
+            ("empty_npz", {}),
+            ("nan_bias", {"fc1": w(4, 4), "fc1_bias": np.array([np.nan, 0, 0, 0], np.float32)}),
+            ("inf_bias", {"fc1": w(4, 4), "fc1.bias": np.array([np.inf, 0, 0, 0], np.float32)}),
+            ("inf_weight", {"fc1": np.full((4, 4), -np.inf, np.float32)}),
+            ("huge_weight", {"fc1": np.where(rng.random((40, 64)) > 0.5, 3e38, -3e38).astype(np.float32),
+                             "fc2": w(10, 40)}),
+            ("huge_bias", {"fc1": w(4, 4), "fc1_bias": np.full(4, 1e30, np.float32)}),
+            ("unchained_fc", {"fc1": w(40, 64), "fc2": w(10, 30)}),
+            ("unchained_conv", {"conv1": w(4, 1, 3, 3), "conv2": w(8, 3, 3, 3), "fc1": w(10, 8)}),
+            ("conv_fc_size", {"conv1": w(4, 1, 3, 3), "fc1": w(10, 37)}),
+            ("fc_then_conv", {"fc1": w(4, 9), "conv1": w(4, 1, 3, 3)}),
+            ("complex_weight", {"fc1": (w(4, 4) + 1j).astype(np.complex64)}),
+            ("int_weight", {"fc1": np.ones((4, 4), np.int32)}),
+            ("complex_bias", {"fc1": w(4, 4), "fc1_bias": np.ones(4, np.complex64)}),
+            ("bias_shape", {"fc1": w(4, 4), "fc1_bias": np.zeros(5, np.float32)}),
+            ("orphan_bias", {"fc1": w(4, 4), "fc9_bias": np.zeros(4, np.float32)}),
+            ("empty_weight", {"fc1": np.zeros((0, 4), np.float32)}),
+            ("only_bias", {"fc1_bias": np.zeros(4, np.float32)}),
+            ("weights_1d", {"fc1": np.zeros(4, np.float32)}),
+            ("conv36", {"conv1": w(4, 1, 3, 3), "fc1": w(10, 36)})):
+        f[name] = d / f"{name}.npz"
+        np.savez(f[name], **arrays)
+    f["npy_weights"] = d / "single.npy"
+    np.save(f["npy_weights"], w(4, 4))
+    f["txt_member"] = d / "txt_member.npz"
+    with zipfile.ZipFile(f["txt_member"], "w") as z:
+        z.writestr("fc1.txt", "hello")
+    good = bytearray(f["weights"].read_bytes())
+    good[200] ^= 0xFF                                   # inside fc1.npy's data: the CRC no longer matches
+    f["bad_crc"] = d / "bad_crc.npz"
+    f["bad_crc"].write_bytes(bytes(good))
+    f["zip_truncated"] = d / "zip_truncated.npz"
+    f["zip_truncated"].write_bytes(f["weights"].read_bytes()[:300])
+
+
+def _bad_archives(f, d):
+    """Archives that load as files but hold nothing to run: no layers, or a layer of no rows."""
+    import dataclasses
+
+    from compress.model import CompressedLayer, load, save
+    from compress.storage import encode_form
+
+    cm = load(f["archive"])
+    f["zero_layers"] = d / "zero_layers.dcz"
+    save(dataclasses.replace(cm, layers=[]), f["zero_layers"])
+    last = cm.layers[-1]
+    idx = np.zeros((0, last.indices.shape[1]), last.indices.dtype)
+    empty = CompressedLayer(dataclasses.replace(last.spec, shape=(0, last.spec.shape[1])), last.bits, last.centroids,
+                            idx, encode_form(idx, last.bits, last.form.rel_bits))
+    f["zero_rows"] = d / "zero_rows.dcz"
+    save(dataclasses.replace(cm, layers=[cm.layers[0], empty]), f["zero_rows"])
 
 
 def _cases():
@@ -139,7 +230,129 @@ def _cases():
         ("--jobs", lambda f: ["dse", f["bad_sweep"], "--jobs", "0"], "--jobs 0"),
         ("--scheduler", lambda f: ["dse", f["bad_sweep"], "--scheduler", "http://x"], "--scheduler http://x"),
         ("report without archive", lambda f: ["report"], "ARCHIVE"),
+        *_more_cases(),
     ]
+
+
+def _more_cases():
+    """Every subcommand x bad archive, weights, inputs, configs, flags and output folders."""
+    cases = []
+    archive_runs = (("inspect", []), ("simulate", []), ("energy", []), ("report", []), ("verilog", []))
+    for key, fragment in (("zero_layers", "zero_layers.dcz"), ("zero_rows", "zero_rows.dcz"), ("truncated", "truncated"),
+                          ("flipped", "corrupted"), ("not_archive", "not a dcsim archive")):
+        for cmd, extra in archive_runs:
+            cases.append((f"{key} archive, {cmd}", lambda f, c=cmd, k=key, e=extra: [c, f[k], *e], fragment))
+    for cmd in ("inspect", "energy", "report", "verilog"):
+        cases.append((f"missing archive, {cmd}", lambda f, c=cmd: [c, f["dir"] / "none.dcz"], "none.dcz"))
+    for cmd in ("inspect", "simulate"):
+        cases.append((f"archive is a folder, {cmd}", lambda f, c=cmd: [c, f["dir"]], str("inputs")))
+    for key, fragment in (
+            ("empty_npz", "empty .npz"), ("npy_weights", "a single array"), ("txt_member", "'fc1.txt' is not a .npy"),
+            ("bad_crc", "corrupted .npz"), ("zip_truncated", "zip_truncated.npz"),
+            ("nan_bias", "bias 'fc1' holds NaN"), ("inf_bias", "bias 'fc1' holds NaN or inf"),
+            ("inf_weight", "array 'fc1' holds NaN or inf"), ("huge_weight", "array 'fc1' holds a value of magnitude"),
+            ("huge_bias", "bias 'fc1' holds a value of magnitude"),
+            ("unchained_fc", "'fc2' takes 30 inputs but the layer before it, 'fc1', has 40 outputs"),
+            ("unchained_conv", "'conv2' takes 3 input channels"), ("conv_fc_size", "not a multiple of the 4"),
+            ("fc_then_conv", "conv layer 'conv1' follows fc layer 'fc1'"), ("complex_weight", "complex64"),
+            ("int_weight", "int32"), ("complex_bias", "a bias must be real"), ("bias_shape", "expected (4,)"),
+            ("orphan_bias", "'fc9' has no matching weight"), ("empty_weight", "(0, 4)"),
+            ("only_bias", "no weight arrays"), ("weights_1d", "(4,)"), ("not_archive", "notes.txt")):
+        cases.append((f"weights {key}", lambda f, k=key: ["compress", "--weights", f[k]], fragment))
+    cases += [
+        ("weights folder", lambda f: ["compress", "--weights", f["dir"]], "is a folder"),
+        ("conv then fc, wrong input size", lambda f: ["compress", "--weights", f["conv36"], "--input-shape", "1,6,6"],
+         "fc1 takes 36 inputs per product; it is given 64"),
+        ("conv kernel larger than the input", lambda f: ["compress", "--weights", f["conv36"], "--input-shape",
+                                                         "1,2,2"], "layer 'conv1' does not fit its input"),
+        ("input shape of fc weights", lambda f: ["compress", "--weights", f["weights"], "--input-shape", "1,8,9"],
+         "72 values"),
+        ("input shape zero", lambda f: ["compress", "--weights", f["weights"], "--input-shape", "0,64"],
+         "--input-shape 0,64"),
+        ("input shape with --model", lambda f: ["compress", "--model", "lenet-5", "--input-shape", "1,28,28"],
+         "apply to --weights and --onnx"),
+        ("accuracy drop range", lambda f: ["compress", "--weights", f["weights"], "--max-accuracy-drop", "200"],
+         "--max-accuracy-drop 200"),
+        ("sensitivity without eval data", lambda f: ["compress", "--weights", f["weights"], "--sensitivity"],
+         "give --eval-data too"),
+        ("compress config bits", lambda f: ["compress", "--weights", f["weights"], "--config", f["bad_bits"]],
+         "conv_bits = 0"),
+        ("compress config float", lambda f: ["compress", "--weights", f["weights"], "--config", f["bad_float"]],
+         "clock_mhz = -5.0"),
+        ("inputs complex", lambda f: ["simulate", f["archive"], "--inputs", f["x_complex"]], "complex"),
+        ("inputs complex npz", lambda f: ["energy", f["archive"], "--inputs", f["xy_complex"]], "complex"),
+        ("inputs folder", lambda f: ["simulate", f["archive"], "--inputs", f["dir"]], "is a folder"),
+        ("inputs NaN, energy", lambda f: ["energy", f["archive"], "--inputs", f["x_nan"]], "NaN"),
+        ("inputs shape, report", lambda f: ["report", f["archive"], "--inputs", f["x_shape"]], "(3, 63)"),
+        ("inputs shape, verilog", lambda f: ["verilog", f["archive"], "--inputs", f["x_shape"]], "(3, 63)"),
+        ("eval data complex", lambda f: ["compress", "--weights", f["weights"], "--eval-data", f["xy_complex"]],
+         "complex"),
+        ("--layer empty, simulate", lambda f: ["simulate", "--layer", ""], "--layer '': no layer named"),
+        ("--layer empty, energy", lambda f: ["energy", "--layer", ""], "--layer '': no layer named"),
+        ("--layer empty, verilog", lambda f: ["verilog", "--layer", ""], "--layer '': no layer named"),
+        ("--layer commas", lambda f: ["simulate", "--layer", " , "], "no layer named"),
+        ("--layer all and more", lambda f: ["simulate", "--layer", "all,alex-8"], "'all' cannot be combined"),
+        ("--layer two for verilog", lambda f: ["verilog", "--layer", "alex-8,nt-we"], "give one benchmark layer"),
+        ("--seed negative, simulate", lambda f: ["simulate", "--layer", "alex-8", "--seed", "-1"], "--seed -1"),
+        ("--seed negative, energy", lambda f: ["energy", "--layer", "alex-8", "--seed", "-2"], "--seed -2"),
+        ("--seed negative, verilog", lambda f: ["verilog", "--layer", "alex-8", "--seed", "-1"], "--seed -1"),
+        ("--seed negative, synth", lambda f: ["synth", "--target", "ice40", "--seed", "-1"], "--seed -1"),
+        ("--count negative", lambda f: ["energy", f["archive"], "--inputs", f["x"], "--count", "-1"], "--count -1"),
+        ("--count with --layer", lambda f: ["simulate", "--layer", "alex-8", "--count", "2"], "--inputs and --count"),
+        ("neither archive nor --layer", lambda f: ["simulate"], "exactly one of ARCHIVE"),
+        ("neither archive nor --layer, verilog", lambda f: ["verilog"], "exactly one of ARCHIVE"),
+        ("--pes, verilog", lambda f: ["verilog", "--layer", "alex-8", "--pes", "-3"], "n_pe = -3"),
+        ("--pes, synth", lambda f: ["synth", "--target", "ice40", "--pes", "0"], "n_pe = 0"),
+        ("--fifo, simulate", lambda f: ["simulate", "--layer", "alex-8", "--fifo", "0"], "fifo_depth = 0"),
+        ("--tech, report", lambda f: ["report", f["archive"], "--tech", "1nm"], "tech_node = 1"),
+        ("config, verilog", lambda f: ["verilog", "--layer", "alex-8", "--config", f["bad_key"]], "n_pes"),
+        ("config, synth", lambda f: ["synth", "--target", "ice40", "--config", f["bad_toml"]], "not valid TOML"),
+        ("config, report", lambda f: ["report", f["archive"], "--config", f["bad_kind"]], "kind = 'tpu'"),
+        ("config, inspect", lambda f: ["inspect", f["archive"], "--config", f["bad_table"]], "[acel]"),
+        ("config float, energy", lambda f: ["energy", "--layer", "alex-8", "--config", f["bad_float"]],
+         "clock_mhz = -5.0"),
+        ("energy table, report", lambda f: ["report", f["archive"], "--energy-table", f["bad_energy"]], "pJ = -1"),
+        ("energy table TOML", lambda f: ["energy", "--layer", "alex-8", "--energy-table", f["bad_toml"]],
+         "not valid TOML"),
+        ("pointer SRAM, simulate archive", lambda f: ["simulate", f["archive"], "--inputs", f["x"], "--config",
+                                                      f["tiny_ptr"]], "column pointers"),
+        ("pointer SRAM, simulate layer", lambda f: ["simulate", "--layer", "alex-8", "--config", f["tiny_ptr"]],
+         "column pointers"),
+        ("pointer SRAM, verilog", lambda f: ["verilog", f["archive"], "--config", f["tiny_ptr"], "--inputs", f["x"]],
+         "column pointers"),
+        ("sparse-matrix SRAM, simulate", lambda f: ["simulate", f["archive"], "--inputs", f["x"], "--config",
+                                                    f["tiny_spmat"]], "sparse-matrix SRAM holds"),
+        ("sparse-matrix SRAM, verilog", lambda f: ["verilog", "--layer", "nt-we", "--config", f["tiny_spmat"]],
+         "sparse-matrix SRAM holds"),
+        ("sweep without workloads", lambda f: ["dse", f["empty_sweep"]], "workloads"),
+        ("sweep folder", lambda f: ["dse", f["dir"]], "is a folder"),
+        ("sweep key", lambda f: ["dse", f["bad_sweep_axis"]], "unknown key 'axes'"),
+        ("synth target, xilinx typo", lambda f: ["synth", "--target", "xilinx7"], "--target xilinx7"),
+    ]
+    # --out: a file, a path under a file, an existing folder that cannot be written
+    for cmd, argv in (("compress", lambda f: ["compress", "--weights", f["weights"]]),
+                      ("simulate", lambda f: ["simulate", "--layer", "nt-we"]),
+                      ("energy", lambda f: ["energy", "--layer", "nt-we"]),
+                      ("report", lambda f: ["report", f["archive"], "--inputs", f["x"]]),
+                      ("verilog", lambda f: ["verilog", "--layer", "nt-we", "--pes", "2"]),
+                      ("synth", lambda f: ["synth", "--target", "ice40"])):
+        cases += [
+            (f"--out is a file, {cmd}", lambda f, a=argv: [*a(f), "--out", f["a_file"]], "exists and is not a folder"),
+            (f"--out under a file, {cmd}", lambda f, a=argv: [*a(f), "--out", f["a_file"] / "sub"],
+             "a_file is a file, not a folder"),
+            (f"--out not writable, {cmd}", lambda f, a=argv: [*a(f), "--out", f["ro"]], "is not writable"),
+        ]
+    cases += [
+        ("--out not creatable, compress", lambda f: ["compress", "--weights", f["weights"], "--out", f["ro"] / "new"],
+         "is not writable"),
+        ("recipe --out folder", lambda f: ["recipe", "lenet-5", "--out", f["dir"]], "is a folder"),
+        ("recipe --out under a file", lambda f: ["recipe", "lenet-5", "--out", f["a_file"] / "r.toml"],
+         "a_file is a file, not a folder"),
+        ("recipe --out not writable", lambda f: ["recipe", "lenet-5", "--out", f["ro"] / "r.toml"], "not writable"),
+        ("recipe --out not creatable", lambda f: ["recipe", "lenet-300-100", "--out", f["ro"] / "a" / "r.toml"],
+         "not writable"),
+    ]
+    return cases
 
 
 # the commands that write into --out (the others are given none)
@@ -149,12 +362,16 @@ _NEEDS_OUT = {"compress", "report", "verilog", "synth"}
 
 @pytest.mark.parametrize("build, fragment", [c[1:] for c in _cases()], ids=[c[0] for c in _cases()])
 def test_bad_input_gives_one_line_exit_2_and_writes_nothing(files, tmp_path, capsys, build, fragment):
-    argv = [str(a) for a in build(files)]
+    raw = build(files)
+    if any(a is None for a in raw) or (files["ro"] is None and "not writable" in fragment):
+        pytest.skip("no folder this process cannot write into")
+    argv = [str(a) for a in raw]
     out = tmp_path / "out"
-    if argv[0] in _WRITES:
+    if argv[0] in _WRITES and "--out" not in argv:
         argv += ["--out", str(out)]
-    if argv[0] != "inspect" and argv[0] != "dse" and argv[0] != "synth":
+    if argv[0] not in ("inspect", "dse", "synth", "recipe"):
         argv.append("--quiet")
+    before = sorted(str(q) for q in files["dir"].rglob("*"))
     rc = main(argv)
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.startswith("dcsim: ")]
@@ -163,6 +380,12 @@ def test_bad_input_gives_one_line_exit_2_and_writes_nothing(files, tmp_path, cap
     assert fragment in lines[0], lines[0]
     assert "Traceback" not in err
     assert not out.exists(), "nothing is written for a bad input, not even the folder"
+    assert sorted(str(q) for q in files["dir"].rglob("*")) == before, "nothing is written next to the inputs"
+
+
+def test_the_table_is_large_and_its_ids_unique():
+    ids = [c[0] for c in _cases()]
+    assert len(ids) >= 130 and len(set(ids)) == len(ids)
 
 
 def test_argparse_errors_are_one_line_and_exit_2(capsys):
