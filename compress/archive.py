@@ -35,6 +35,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -54,6 +55,10 @@ _FIXED = _PREFIX.size  # 28 bytes
 _DIGEST = 32  # SHA-256
 _ALIGN = 8
 _KINDS = "biufc"  # bool, signed int, unsigned int, float, complex
+MAX_DEPTH = 100  # deepest nesting of JSON arrays/objects in the header (the parser recurses per level)
+MAX_NDIM = 32  # most dimensions of a stored array (numpy 1 allows 32, numpy 2 64)
+_MAX_EXTENT = 1 << 48  # bound on the product of the nonzero dimensions times the item size
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 class ArchiveError(DcsimError):
@@ -61,6 +66,27 @@ class ArchiveError(DcsimError):
 
     The message is one line and starts with the file path.
     """
+
+
+def _one_line(msg: str, limit: int = 2000) -> str:
+    """``msg`` with control and other non-printable characters escaped, at most ``limit`` characters."""
+    if not msg.isprintable():
+        msg = "".join(c if c.isprintable() else repr(c)[1:-1] for c in msg)
+    return msg if len(msg) <= limit else msg[:limit - 3] + "..."
+
+
+def json_depth(text: bytes) -> int:
+    """Deepest nesting of arrays and objects in the JSON ``text`` (strings skipped), without parsing it.
+
+    Linear time and no recursion, so it bounds the depth before :func:`json.loads` (which recurses
+    once per level) sees the text. For malformed text the count is an upper bound up to the point
+    where a parser would stop.
+    """
+    a = np.frombuffer(_JSON_STRING.sub(b'""', bytes(text)), dtype=np.uint8)
+    if a.size == 0:
+        return 0
+    step = ((a == ord("[")) | (a == ord("{"))).astype(np.int64) - ((a == ord("]")) | (a == ord("}")))
+    return int(max(0, np.cumsum(step).max()))
 
 
 def _align(n: int) -> int:
@@ -106,8 +132,10 @@ def encode_container(meta: dict, arrays: dict[str, np.ndarray], path: str | os.P
     data_len = _align(pos)
     try:
         header = json.dumps({"meta": meta, "arrays": entries}, ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         raise ValueError(f"{path}: archive meta is not JSON-serialisable ({e})") from None
+    if json_depth(header) > MAX_DEPTH:
+        raise ValueError(f"{path}: archive meta is nested more than {MAX_DEPTH} levels deep")
 
     start = _align(_FIXED + len(header))
     buf = bytearray(start + data_len + _DIGEST)
@@ -143,7 +171,7 @@ def decode_container(data: bytes, path: str | os.PathLike = "<bytes>") -> tuple[
     p = path
 
     def err(msg: str) -> ArchiveError:
-        return ArchiveError(f"{p}: {msg}")
+        return ArchiveError(f"{p}: {_one_line(msg)}")
 
     size = len(data)
 
@@ -166,10 +194,13 @@ def decode_container(data: bytes, path: str | os.PathLike = "<bytes>") -> tuple[
     if hashlib.sha256(view[:end]).digest() != data[end:]:
         raise err("corrupted: SHA-256 mismatch")
 
+    raw_header = bytes(view[_FIXED:_FIXED + header_len])
+    if json_depth(raw_header) > MAX_DEPTH:
+        raise err(f"bad JSON header (nested more than {MAX_DEPTH} levels deep)")
     try:
-        header = json.loads(data[_FIXED:_FIXED + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise err(f"bad JSON header ({e})") from None
+        header = json.loads(raw_header.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise err(f"bad JSON header ({type(e).__name__}: {e})") from None
     if not isinstance(header, dict) or not isinstance(header.get("meta"), dict) \
             or not isinstance(header.get("arrays"), list):
         raise err("bad JSON header (expected an object with a 'meta' object and an 'arrays' list)")
@@ -178,7 +209,7 @@ def decode_container(data: bytes, path: str | os.PathLike = "<bytes>") -> tuple[
     for i, ent in enumerate(header["arrays"]):
         name, arr = _read_entry(ent, i, view[start:end], err)
         if name in arrays:
-            raise err(f"bad array entry {name!r}: the name appears twice")
+            raise err(f"bad array entry {_short(name)}: the name appears twice")
         arrays[name] = arr
     return header["meta"], arrays
 
@@ -188,26 +219,35 @@ def _read_entry(ent, i: int, section: memoryview, err) -> tuple[str, np.ndarray]
     if not isinstance(ent, dict) or not isinstance(ent.get("name"), str):
         raise err(f"bad array entry #{i}: expected an object with a string 'name'")
     name = ent["name"]
-    label = f"bad array entry {name!r}"
+    label = f"bad array entry {_short(name)}"
     dstr, shape, off, nbytes = ent.get("dtype"), ent.get("shape"), ent.get("offset"), ent.get("nbytes")
     if not isinstance(dstr, str):
-        raise err(f"{label}: dtype must be a string, got {dstr!r}")
+        raise err(f"{label}: dtype must be a string, got {_short(dstr)}")
     try:
         dt = np.dtype(dstr)
     except Exception:  # numpy raises TypeError, ValueError or SyntaxError for junk
-        raise err(f"{label}: unknown dtype {dstr!r}") from None
+        raise err(f"{label}: unknown dtype {_short(dstr)}") from None
     if not _check_dtype(dt):
-        raise err(f"{label}: dtype {dstr!r} not allowed (bool, integer, floating or complex only)")
-    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
-        raise err(f"{label}: shape must be a list of non-negative integers, got {shape!r}")
+        raise err(f"{label}: dtype {_short(dstr)} not allowed (bool, integer, floating or complex only)")
+    if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(type(s) is int and s >= 0 for s in shape):
+        raise err(f"{label}: shape must be a list of at most {MAX_NDIM} non-negative integers, "
+                  f"got {_short(shape)}")
+    if math.prod(max(s, 1) for s in shape) * dt.itemsize > _MAX_EXTENT:
+        raise err(f"{label}: shape {_short(shape)} is too large")
     for v, what in ((off, "offset"), (nbytes, "nbytes")):
         if type(v) is not int or v < 0:
-            raise err(f"{label}: {what} must be a non-negative integer, got {v!r}")
+            raise err(f"{label}: {what} must be a non-negative integer, got {_short(v)}")
     if nbytes != math.prod(shape) * dt.itemsize:
-        raise err(f"{label}: nbytes {nbytes} does not match shape {tuple(shape)} of dtype {dstr}")
+        raise err(f"{label}: nbytes {nbytes} does not match shape {tuple(shape)} of dtype {dt.str}")
     if off + nbytes > len(section):
         raise err(f"{label}: bytes {off}..{off + nbytes} lie outside the {len(section)}-byte data section")
     if nbytes == 0:
         return name, np.zeros(shape, dtype=dt)
     arr = np.frombuffer(section, dtype=dt, count=nbytes // dt.itemsize, offset=off).reshape(shape).copy()
     return name, arr
+
+
+def _short(v, limit: int = 80) -> str:
+    """``repr(v)``, cut to ``limit`` characters (hostile headers hold huge values)."""
+    r = repr(v)
+    return r if len(r) <= limit else r[:limit - 3] + "..."

@@ -51,7 +51,10 @@ class HuffmanCode:
     lengths: np.ndarray
 
     def __post_init__(self):
-        a = np.asarray(self.lengths)
+        try:
+            a = np.asarray(self.lengths)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise ValueError(f"Huffman code lengths must be a 1-D integer array ({type(e).__name__}: {e})") from None
         if a.ndim != 1:
             raise ValueError(f"Huffman code lengths must be a 1-D array, got shape {a.shape}")
         if a.size and a.dtype.kind not in "iub":
@@ -279,7 +282,10 @@ def _decode_kernel(buf, nbits, n_symbols, first, count, offset, sorted_syms, out
         while True:
             if pos >= nbits:
                 return 1, pos, i
-            bit = (buf[pos >> 3] >> (7 - (pos & 7))) & 1
+            # int(): under NumPy 2 (NEP 50) a uint8 operand keeps the result uint8 in pure Python
+            # (NUMBA_DISABLE_JIT=1, or the .py_func), which would wrap code words longer than
+            # 8 bits; compiled, Numba computes in int64. Plain ints give both the same semantics.
+            bit = int((buf[pos >> 3] >> (7 - (pos & 7))) & 1)
             pos += 1
             code = (code << 1) | bit
             length += 1
@@ -303,23 +309,34 @@ def decode(payload: bytes, nbits: int, n_symbols: int, code: HuffmanCode) -> np.
         raise ValueError(f"nbits = {nbits!r} is not allowed; use an integer >= 0")
     if isinstance(n_symbols, bool) or not isinstance(n_symbols, (int, np.integer)) or n_symbols < 0:
         raise ValueError(f"n_symbols = {n_symbols!r} is not allowed; use an integer >= 0")
+    if not isinstance(code, HuffmanCode):
+        raise ValueError(f"code must be a HuffmanCode, got {type(code).__name__}")
+    if not (isinstance(payload, (bytes, bytearray, memoryview))
+            or isinstance(payload, np.ndarray) and payload.dtype == np.uint8 and payload.ndim == 1):
+        raise ValueError(f"Huffman payload must be bytes, got {type(payload).__name__}")
+    nbits, n_symbols = int(nbits), int(n_symbols)
     buf = np.frombuffer(bytes(payload), dtype=np.uint8)
     if nbits > 8 * buf.size:
         raise ValueError(f"Huffman payload too short: {nbits} bits declared but only {buf.size} bytes "
                          f"({8 * buf.size} bits) present")
     if buf.size != (nbits + 7) // 8:
         raise ValueError(f"Huffman payload has {buf.size} bytes but {nbits} bits need {(nbits + 7) // 8}")
-    out = np.zeros(int(n_symbols), dtype=np.int64)
     if n_symbols == 0:
         if nbits:
             raise ValueError(f"Huffman payload has {nbits} bits left over after 0 symbols")
-        return out
+        return np.zeros(0, dtype=np.int64)
     if code.max_len == 0:
         raise ValueError(f"cannot decode {n_symbols} symbols: the Huffman code has no code words")
+    # every symbol takes at least the shortest code length: check before allocating the output
+    min_len = int(code.lengths[code.lengths > 0].min())
+    if n_symbols * min_len > nbits:
+        raise ValueError(f"Huffman payload ran out of bits: {nbits} bits cannot hold {n_symbols} symbols "
+                         f"of at least {min_len} bits each")
+    out = np.zeros(n_symbols, dtype=np.int64)
     first, count, order = code._canonical_tables()
     offset = np.zeros_like(count)
     offset[1:] = np.cumsum(count)[:-1]
-    status, pos, done = _decode_kernel(buf, int(nbits), int(n_symbols), first, count, offset,
+    status, pos, done = _decode_kernel(buf, nbits, n_symbols, first, count, offset,
                                        order.astype(np.int64), out)
     if status == 1:
         raise ValueError(f"Huffman payload ran out of bits: {nbits} bits held only {done} of "

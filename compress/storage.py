@@ -97,11 +97,22 @@ def encode_form(idx: np.ndarray, bits: int, rel_bits: int) -> StorageForm:
 
 def decode_form(v: np.ndarray, z: np.ndarray, row_ptr: np.ndarray, n_rows: int, n_cols: int,
                 rel_bits: int) -> np.ndarray:
-    """Inverse of the entry layout: (v, z, row_ptr) -> dense (n_rows, n_cols) index matrix."""
-    out = np.zeros((n_rows, n_cols), dtype=np.int64)
+    """Inverse of the entry layout: (v, z, row_ptr) -> dense (n_rows, n_cols) index matrix.
+
+    ValueError (before allocating the matrix) unless v and z are 1-D of one length with z >= 0
+    and row_ptr is (n_rows + 1,) non-decreasing from 0 to that length.
+    """
     v = np.asarray(v, dtype=np.int64)
     z = np.asarray(z, dtype=np.int64)
     row_ptr = np.asarray(row_ptr, dtype=np.int64)
+    if v.ndim != 1 or z.shape != v.shape:
+        raise ValueError(f"storage form is corrupt: v has shape {v.shape} and z {z.shape}")
+    if row_ptr.shape != (n_rows + 1,) or row_ptr[0] != 0 or row_ptr[-1] != len(v) \
+            or np.any(row_ptr[1:] < row_ptr[:-1]):
+        raise ValueError(f"storage form is corrupt: row pointers do not run from 0 to {len(v)} over {n_rows} rows")
+    if z.size and int(z.min()) < 0:
+        raise ValueError("storage form is corrupt: a negative relative index")
+    out = np.zeros((n_rows, n_cols), dtype=np.int64)
     if len(v) == 0:
         return out
     counts = np.diff(row_ptr)
