@@ -307,7 +307,7 @@ def _from_container(meta: dict, arrays: dict, p) -> CompressedModel:
                     or np.any(row_ptr[1:] < row_ptr[:-1])):
                 raise bad(f"layer {spec.name}: row pointers are inconsistent")
             row_ptr = row_ptr.astype(np.int64)
-            if not np.array_equal(decode_form(v, z, row_ptr, out, cols, rel_bits), idx):
+            if not np.array_equal(decode_form(v, z, row_ptr, out, cols, rel_bits, dtype=idx.dtype), idx):
                 raise bad(f"layer {spec.name}: the Huffman-coded storage form does not decode to the indices")
             form = StorageForm(n_rows=out, n_cols=cols, bits=bits, rel_bits=rel_bits,
                                v=np.asarray(v), z=np.asarray(z), row_ptr=row_ptr, v_code=v_code, z_code=z_code,

@@ -95,15 +95,20 @@ def encode_form(idx: np.ndarray, bits: int, rel_bits: int) -> StorageForm:
                        v_payload=v_payload, v_nbits=v_nbits, z_payload=z_payload, z_nbits=z_nbits)
 
 
+_DECODE_BLOCK = 1 << 22
+
+
 def decode_form(v: np.ndarray, z: np.ndarray, row_ptr: np.ndarray, n_rows: int, n_cols: int,
-                rel_bits: int) -> np.ndarray:
-    """Inverse of the entry layout: (v, z, row_ptr) -> dense (n_rows, n_cols) index matrix.
+                rel_bits: int, dtype=np.int64) -> np.ndarray:
+    """Inverse of the entry layout: (v, z, row_ptr) -> dense (n_rows, n_cols) index matrix of
+    ``dtype`` (the archive loader asks for its indices' own dtype).
 
     ValueError (before allocating the matrix) unless v and z are 1-D of one length with z >= 0
-    and row_ptr is (n_rows + 1,) non-decreasing from 0 to that length.
+    and row_ptr is (n_rows + 1,) non-decreasing from 0 to that length. The entries are decoded
+    a block of rows at a time, so the working memory does not grow with the layer.
     """
-    v = np.asarray(v, dtype=np.int64)
-    z = np.asarray(z, dtype=np.int64)
+    v = np.asarray(v)
+    z = np.asarray(z)
     row_ptr = np.asarray(row_ptr, dtype=np.int64)
     if v.ndim != 1 or z.shape != v.shape:
         raise ValueError(f"storage form is corrupt: v has shape {v.shape} and z {z.shape}")
@@ -112,21 +117,27 @@ def decode_form(v: np.ndarray, z: np.ndarray, row_ptr: np.ndarray, n_rows: int, 
         raise ValueError(f"storage form is corrupt: row pointers do not run from 0 to {len(v)} over {n_rows} rows")
     if z.size and int(z.min()) < 0:
         raise ValueError("storage form is corrupt: a negative relative index")
-    out = np.zeros((n_rows, n_cols), dtype=np.int64)
-    if len(v) == 0:
-        return out
-    counts = np.diff(row_ptr)
-    rows = np.repeat(np.arange(n_rows), counts)
-    # position of each entry within its row: cumulative (z + 1) restarted at every row, minus 1
-    step = z + 1
-    csum = np.cumsum(step)
-    csum0 = np.concatenate([[0], csum])
-    row_start = np.repeat(csum0[row_ptr[:-1]], counts)
-    col = csum - row_start - 1
-    real = v != 0
-    if np.any(col[real] >= n_cols):
-        raise ValueError("storage form is corrupt: a column index runs past the row end")
-    out[rows[real], col[real]] = v[real]
+    if v.size and (int(v.min()) < 0 or int(v.max()) > np.iinfo(dtype).max):
+        raise ValueError(f"storage form is corrupt: a codebook index outside {np.dtype(dtype).name}")
+    out = np.zeros((n_rows, n_cols), dtype=dtype)
+    r0 = 0
+    while r0 < n_rows:
+        r1 = int(np.searchsorted(row_ptr, row_ptr[r0] + _DECODE_BLOCK, side="right")) - 1
+        r1 = min(n_rows, max(r1, r0 + 1))
+        e0, e1 = int(row_ptr[r0]), int(row_ptr[r1])
+        if e1 > e0:
+            counts = np.diff(row_ptr[r0:r1 + 1])
+            rows = np.repeat(np.arange(r0, r1), counts)
+            # position of each entry within its row: cumulative (z + 1) restarted at every row, minus 1
+            csum = np.cumsum(z[e0:e1].astype(np.int64) + 1)
+            csum0 = np.concatenate([[0], csum])
+            col = csum - np.repeat(csum0[row_ptr[r0:r1] - e0], counts) - 1
+            vv = v[e0:e1]
+            real = vv != 0
+            if np.any(col[real] >= n_cols):
+                raise ValueError("storage form is corrupt: a column index runs past the row end")
+            out[rows[real], col[real]] = vv[real]
+        r0 = r1
     return out
 
 

@@ -92,3 +92,20 @@ def test_storage_report_rates_consistent():
     assert t["compression_rate"] == pytest.approx(t["dense_bits"] / t["storage_bits_pqh"])
     assert t["storage_bits_pqh"] == sum(r["storage_bits_pqh"] for r in rep["layers"])
     assert t["compression_rate_p"] < t["compression_rate_pq"]
+
+
+def test_decode_form_in_blocks_and_in_the_index_dtype(monkeypatch):
+    """decode_form works a block of rows at a time and can decode into uint8 (the loader's
+    memory on large layers); the result is the indices whatever the block."""
+    import compress.storage as st
+
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        n, m = int(rng.integers(0, 40)), int(rng.integers(0, 40))
+        bits, rel = int(rng.integers(1, 9)), int(rng.integers(1, 6))
+        idx = (rng.integers(1, 1 << bits, size=(n, m)) * (rng.random((n, m)) < rng.random())).astype(np.uint8)
+        f = st.encode_form(idx, bits, rel)
+        for blk in (1, 3, 1 << 22):
+            monkeypatch.setattr(st, "_DECODE_BLOCK", blk)
+            out = st.decode_form(f.v, f.z, f.row_ptr, n, m, rel, dtype=np.uint8)
+            assert out.dtype == np.uint8 and np.array_equal(out, idx)
