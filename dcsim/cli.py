@@ -191,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dcsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:             # the reader went away (dcsim inspect ... | head): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _one_line(e: BaseException) -> str:

@@ -143,6 +143,11 @@ def cmd_verilog(args) -> int:
     warning = size_warning(cfg, n_rows, n_cols, host=args.host, limit_mb=SIZE_WARN_MB)
     if warning:
         log(warning)
+    est = _estimator(cfg)
+    if est is not None:
+        e = est(cfg, n_rows, n_cols, host=args.host)
+        log(f"exporting {name} ({n_rows} x {n_cols}) on {cfg.n_pe} PEs: about {e.total_bytes / 1e6:.1f} MB, "
+            f"{_duration(e.seconds)}")
     t0, started = time.perf_counter(), time.time() - 1.0
     # Amaranth's Verilog backend makes millions of small objects for the memory images (one per
     # init bit): with the cyclic collector's default thresholds its passes over them took a third

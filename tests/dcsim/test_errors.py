@@ -410,3 +410,14 @@ def test_in_a_real_process_no_traceback(files):
         r = _run(args, **env)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert r.stderr.count("dcsim: error:") == 1 and fragment in r.stderr
+
+
+def test_a_closed_pipe_is_not_a_traceback(files):
+    """`dcsim inspect ARCHIVE | true`: the reader is gone before dcsim writes; dcsim stops quietly."""
+    import os
+    import shlex
+
+    cmd = f"{shlex.quote(sys.executable)} -m dcsim inspect {shlex.quote(str(files['archive']))} | true"
+    r = subprocess.run(["bash", "-c", cmd + " >/dev/null"], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
