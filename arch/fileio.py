@@ -78,6 +78,41 @@ def read_toml(path: str | os.PathLike, what: str, error: type[Exception] = Dcsim
         raise error(f"{p}: not valid TOML ({e})") from None
 
 
+_READ_CHUNK = 1 << 24
+
+
+def _read_npz_member(zf, member: str) -> np.ndarray | None:
+    """A ``.npy`` member of an ``.npz`` read straight into its array, a block at a time (numpy's
+    own reader holds the member's bytes and the array at once: two copies of a large layer).
+    None for what it does not handle (other format versions, object arrays): the caller falls
+    back to numpy, which refuses pickles. Reading to the end checks the zip CRC."""
+    from numpy.lib import format as npf
+
+    with zf.open(member) as f:
+        version = npf.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = npf.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = npf.read_array_header_2_0(f)
+        else:
+            return None
+        if dtype.hasobject:
+            return None
+        arr = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+        if arr.nbytes:
+            buf = memoryview(arr.T if fortran else arr).cast("B")
+            pos = 0
+            while pos < len(buf):
+                chunk = f.read(min(_READ_CHUNK, len(buf) - pos))
+                if not chunk:
+                    raise EOFError(f"member {member} ends after {pos} of {len(buf)} data bytes")
+                buf[pos:pos + len(chunk)] = chunk
+                pos += len(chunk)
+        if f.read(1):
+            raise ValueError(f"member {member} holds more bytes than its shape {shape} needs")
+    return arr
+
+
 def load_arrays(path: str | os.PathLike, what: str, error: type[Exception] = DcsimError
                 ) -> np.ndarray | dict[str, np.ndarray]:
     """A ``.npy`` file as one array, or a ``.npz`` file as ``{name: array}``; numbers only.
@@ -107,7 +142,10 @@ def load_arrays(path: str | os.PathLike, what: str, error: type[Exception] = Dcs
             if not members:
                 raise error(f"{what} {p}: an empty .npz (no arrays)")
             try:
-                arrays = {k: loaded[k] for k in loaded.files}
+                arrays = {}
+                for k in loaded.files:
+                    a = _read_npz_member(loaded.zip, k + ".npy")
+                    arrays[k] = loaded[k] if a is None else a
             except zipfile.BadZipFile as e:
                 raise error(f"{what} {p}: a corrupted .npz (zip) file ({e})") from None
             except (ValueError, OSError, EOFError) as e:
