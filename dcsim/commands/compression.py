@@ -172,8 +172,8 @@ def cmd_compress(args) -> int:
                                         "retrained": train is not None})
         stages.update(st)
         del net                          # the imported weights are read again for the weight errors, rather
-        original = _imported_network(args)   # than kept in a second copy all along (large layers)
-        report = storage_report(cm)
+        report = storage_report(cm)      # than kept in a second copy all along (large layers)
+        original = _imported_network(args)
         errs = {e["layer"]: e for e in weight_error(original, cm)}
         for row in report["layers"]:
             row.update({k: v for k, v in errs[row["layer"]].items() if k != "layer"})
