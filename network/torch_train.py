@@ -33,7 +33,7 @@ from arch.errors import ModelError
 
 from .graph import FLOAT, INPUT, LayerKind, LayerSpec, Network, Node, set_augmented
 from .torch_import import import_torch
-from .train import QuantState, Schedule, apply_masks, apply_quant
+from .train import QuantState, Schedule, start_state
 
 __all__ = ["to_torch", "train_torch"]
 
@@ -260,12 +260,7 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
            augment_shift, progress, desc) -> list[dict]:
     F = torch.nn.functional
 
-    masks = masks or {}
-    quant = quant or {}
-    if quant:
-        apply_quant(net, quant)
-    if masks:
-        apply_masks(net, masks)
+    masks, quant = start_state(net, masks, quant)
     torch.manual_seed(seed)
     module = to_torch(net)
     module.train()

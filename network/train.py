@@ -51,6 +51,18 @@ def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
         net.params[name + "_bias"] = np.ascontiguousarray(q.centroids[q.idx[:, -1]], dtype=FLOAT)
 
 
+def start_state(net: Network, masks, quant) -> tuple[dict, dict]:
+    """What both trainers do first: the shared weights written in, the masks applied; returns
+    ``(masks, quant)`` as dicts (empty when not given)."""
+    masks = masks or {}
+    quant = quant or {}
+    if quant:
+        apply_quant(net, quant)
+    if masks:
+        apply_masks(net, masks)
+    return masks, quant
+
+
 def apply_masks(net: Network, masks: dict[str, np.ndarray]) -> None:
     for name, m in masks.items():
         net.params[name] *= m
@@ -85,12 +97,7 @@ def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
         return train_torch(net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            batch_size=batch_size, seed=seed, masks=masks, quant=quant,
                            augment_shift=augment_shift, progress=progress, desc=desc)
-    masks = masks or {}
-    quant = quant or {}
-    if quant:
-        apply_quant(net, quant)
-    if masks:
-        apply_masks(net, masks)
+    masks, quant = start_state(net, masks, quant)
     vel = {k: np.zeros_like(v) for k, v in net.params.items()}
     cvel = {k: np.zeros_like(q.centroids) for k, q in quant.items()}
     quant_keys = {k for name in quant for k in (name, name + "_bias")}
