@@ -88,10 +88,15 @@ class CompressedModel:
                 return l
         raise KeyError(f"no layer {name!r}; layers: {', '.join(l.name for l in self.layers)}")
 
+    def structure(self) -> Network:
+        """The network's layers and graph without parameters (for checks and the fixed-point run,
+        which need no float weights)."""
+        return Network(self.name, tuple(self.input_shape), [l.spec for l in self.layers],
+                       nodes=None if self.nodes is None else list(self.nodes))
+
     def to_network(self) -> Network:
         """The dequantized float network (for evaluation)."""
-        net = Network(self.name, tuple(self.input_shape), [l.spec for l in self.layers],
-                      nodes=None if self.nodes is None else list(self.nodes))
+        net = self.structure()
         for l in self.layers:
             net.params[l.name] = l.weights.astype(FLOAT)
             net.params[l.name + "_bias"] = l.bias.astype(FLOAT)
@@ -320,7 +325,7 @@ def _from_container(meta: dict, arrays: dict, p) -> CompressedModel:
         nodes = None if graph is None else [Node.from_dict(d) for d in graph]
         model = CompressedModel(name=name, input_shape=tuple(input_shape), layers=layers, compression=ccfg,
                                 accel=acfg, meta=dict(extra), nodes=nodes)
-        model.to_network().check()
+        model.structure().check()
         return model
     except ArchiveError:
         raise

@@ -237,7 +237,7 @@ def check_runnable(model) -> None:
         raise ModelError(f"{model.name}: the input shape {tuple(model.input_shape)} is not known (a conv layer "
                          "first, from weights alone); compress it again with --input-shape C,H,W")
     try:
-        model.to_network().check()
+        model.structure().check()
     except ValueError as e:
         raise ModelError(f"{model.name}: {e}") from None
 
@@ -264,7 +264,7 @@ def run_fixed(model, x_float: np.ndarray, cfg: AcceleratorConfig, layer_fn, on_n
     (``on_node`` sees each). Returns the integer output tensor (B, ...)."""
     from network.graph import place_outputs, receptive_fields
 
-    net = model.to_network()
+    net = model.structure()
     index = {l.name: k for k, l in enumerate(model.layers)}
     fmts = model_formats(model, cfg)
 
