@@ -32,7 +32,7 @@ __all__ = ["simulate_model", "simulate_workload"]
 Log = Callable[[str], None]
 
 
-def _chunk_size(model, vectors_per_sample: int) -> int:
+def _chunk_size(vectors_per_sample: int) -> int:
     """Samples per chunk: about 65,536 matrix-vector products of the busiest layer at a time."""
     return max(1, min(4096, 65536 // max(1, vectors_per_sample)))
 
@@ -81,7 +81,7 @@ def simulate_model(model, x_float: np.ndarray, cfg, *, verify: bool = False, pro
                                                    np.zeros((len(X), model.layers[k].spec.n_out), np.int64))[1])
     for k, n in probe:
         vectors[k] = n
-    chunk = _chunk_size(model, max(vectors))
+    chunk = _chunk_size(max(vectors))
     bar = None
     if progress:
         from tqdm import tqdm
