@@ -25,6 +25,7 @@ import numpy as np
 from .errors import DcsimError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "read_toml", "load_arrays", "json_default", "json_text",
+           "non_finite_to_null",
            "find_non_finite"]
 
 
@@ -197,12 +198,30 @@ def find_non_finite(obj, where: str = "") -> str | None:
     return None
 
 
+def non_finite_to_null(obj):
+    """A copy of ``obj`` (dicts, lists, tuples, numbers) with every NaN or infinite float as None.
+
+    For records where a number can be undefined by nature (a 0/0 ratio in a DSE point that did
+    no work): JSON ``null`` is how strict JSON says "no value", and pandas reads it back as NaN.
+    """
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(float(obj)) else None
+    if isinstance(obj, dict):
+        return {k: non_finite_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [non_finite_to_null(v) for v in obj]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind in "fc":
+        return non_finite_to_null(obj.tolist())
+    return obj
+
+
 def json_text(obj, indent: int | None = 2) -> str:
     """``obj`` as strict JSON text (numpy values as plain numbers, :func:`json_default`).
 
     NaN and infinities are refused (``allow_nan=False``): they are not JSON, and most readers
     reject them. A ValueError names the first such value's key path; inputs that would produce
-    one are refused where they come in, so this is a bug when it happens.
+    one are refused where they come in, so this is a bug when it happens. Records whose numbers
+    may be undefined by nature go through :func:`non_finite_to_null` first.
     """
     try:
         return json.dumps(obj, indent=indent, allow_nan=False, default=json_default)

@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from arch.config import AcceleratorConfig
-from arch.fileio import atomic_write_text
+from arch.fileio import atomic_write_text, json_text
 from arch.fixedpoint import LayerFormat
 
 from .array import EIEArray
@@ -262,5 +261,5 @@ def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: L
         },
         "memories": [{k: v for k, v in mem.items() if k != "values"} for mem in mems],
     }
-    atomic_write_text(out / f"{name}.json", json.dumps(manifest, indent=1, default=str))
+    atomic_write_text(out / f"{name}.json", json_text(manifest, indent=1))
     return vpath

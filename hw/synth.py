@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from arch.config import AcceleratorConfig
-from arch.fileio import atomic_write_text
+from arch.fileio import atomic_write_text, json_text
 
 __all__ = ["TARGETS", "Target", "synthesize", "parse_stat", "count_resources", "format_resources",
            "build_top", "random_layer"]
@@ -436,7 +436,7 @@ def synthesize(cfg: AcceleratorConfig, target: str, out_dir, *, layer_indices=No
         "wall_time_s": None,
     }
     result["wall_time_s"] = round(time.monotonic() - t0, 2)
-    atomic_write_text(out / "synth.json", json.dumps(result, indent=1))
+    atomic_write_text(out / "synth.json", json_text(result, indent=1))
     return result
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from arch.fileio import atomic_write_bytes, atomic_write_text
+from arch.fileio import atomic_write_bytes, atomic_write_text, json_text, non_finite_to_null
 
 from .executors import make_executor
 from .store import Store, read_json
@@ -260,7 +260,7 @@ def _drive(sweep: Sweep, todo: list[Point], store: Store, ex, run_no: int, stats
                 elif what == "synth":
                     synth[obj] = {k: v for k, v in res.items() if k != "traceback"}
                     if res["ok"]:
-                        atomic_write_text(store.synth_path(obj), json.dumps(synth[obj]) + "\n")
+                        atomic_write_text(store.synth_path(obj), json_text(non_finite_to_null(synth[obj]), indent=None) + "\n")
                         stats.syntheses += 1
                     flush_parked()
                 else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from arch.errors import DcsimError
-from arch.fileio import atomic_write_text, json_default
+from arch.fileio import atomic_write_text, json_text, non_finite_to_null
 
 __all__ = ["LOCK_NAME", "OutputBusyError", "Store", "busy_error", "clean_stale_tmp", "lock_output", "output_busy",
            "read_json"]
@@ -126,7 +126,8 @@ class Store:
         return rec if isinstance(rec, dict) and rec.get("point_id") == pid and "row" in rec else None
 
     def write_point(self, rec: dict) -> None:
-        atomic_write_text(self.point_path(rec["point_id"]), json.dumps(rec, default=json_default) + "\n")
+        """Store a finished point as strict JSON; an undefined number (a 0/0 ratio) is ``null``."""
+        atomic_write_text(self.point_path(rec["point_id"]), json_text(non_finite_to_null(rec), indent=None) + "\n")
 
     def compress_path(self, key: str) -> Path:
         return self.root / "cache" / "compress" / f"{key}.dcz"

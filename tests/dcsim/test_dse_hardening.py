@@ -364,3 +364,24 @@ def test_tls_scheduler_with_certificates_from_dask_config(tmp_path):
         except subprocess.TimeoutExpired:
             cluster.kill()
             cluster.wait()
+
+
+def test_point_records_are_strict_json_with_undefined_ratios_as_null(tmp_path):
+    import json
+    import math
+
+    from dcsim.dse.store import Store
+
+    store = Store(tmp_path)
+    store.points.mkdir(parents=True)
+    rec = {"point_id": "p0", "row": {"status": "ok", "utilization": float("nan"), "gain": math.inf,
+                                     "cycles": 12, "n": [1.5, float("-inf")]}, "layers": [], "traceback": ""}
+    store.write_point(rec)
+    text = store.point_path("p0").read_text()
+
+    def refuse(c):
+        raise ValueError(c)
+
+    back = json.loads(text, parse_constant=refuse)  # NaN / Infinity would reach parse_constant
+    assert back["row"] == {"status": "ok", "utilization": None, "gain": None, "cycles": 12, "n": [1.5, None]}
+    assert store.read_point("p0")["row"]["cycles"] == 12
