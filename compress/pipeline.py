@@ -6,6 +6,7 @@ pruner and the quantizer are the recipe's methods from the registry (compress/me
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -248,11 +249,13 @@ def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfi
 ACCURACY_KEYS = ("test_error_pct", "baseline_test_error_pct", "pruned_test_error_pct", "n_test_images")
 
 
-def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
+def storage_report(model: CompressedModel, *, eie: bool = True, step=None) -> dict:
     """Per-layer and total storage (Table 2 columns), with the model's measured test errors
     beside them (None: not measured), plus EIE's on-chip footprint, apart, when ``eie`` and the
-    archive's machine is EIE."""
+    archive's machine is EIE. ``step(name)``: a context manager around each layer's encoding (a
+    progress bar's step, :class:`dcsim.progress.Steps`)."""
     eie = eie and getattr(model.accel, "kind", "eie") == "eie"
+    step = step or (lambda _name: contextlib.nullcontext())
     rows = []
     for l in model.layers:
         W = l.indices[:, :-1]
@@ -260,7 +263,8 @@ def storage_report(model: CompressedModel, *, eie: bool = True) -> dict:
                **layer_storage(l.form, n_weights=int(W.size), n_bias=int(l.indices.shape[0]),
                                nnz_weights=int(np.count_nonzero(W)))}
         if eie:
-            row.update(eie_footprint(l.indices, l.bits, model.accel))
+            with step(f"encode {l.name} for EIE"):
+                row.update(eie_footprint(l.indices, l.bits, model.accel))
         rows.append(row)
     total = total_storage(rows)
     for k in ACCURACY_KEYS:

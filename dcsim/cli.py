@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the storage table (and EIE footprint) of a model.dcz archive.")
     i.add_argument("archive", metavar="ARCHIVE", help="a model.dcz file")
     i.add_argument("--config", metavar="FILE.toml", help="TOML whose [accel] table sets the EIE footprint's machine")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_inspect)
 
     s = sub.add_parser("simulate", help="run an archive or an EIE benchmark layer on the cycle-level simulator",

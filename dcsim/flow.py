@@ -12,6 +12,7 @@ so ``make demo`` simulates its 10,000 images once for ``simulate``, ``energy`` a
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -291,10 +292,12 @@ def reusable_run(path: Path, workload: Workload, machine, settings: Settings):
 
 # ----------------------------------------------------------------------------- the flow
 def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, log: Log | None = None,
-             reuse: Path | None = None) -> Evaluation:
+             reuse: Path | None = None, step=None) -> Evaluation:
     """Simulate ``workload`` on ``machine`` (a machine config), measure its accuracy, account the
     model's storage and price the run. ``reuse``: a sim.json to take the simulation from when it
-    matches (:func:`reusable_run`)."""
+    matches (:func:`reusable_run`). ``step(name)``: a context manager around the simulation and
+    the pricing (a :class:`dcsim.progress.Steps` step)."""
+    step = step or (lambda _name: contextlib.nullcontext())
     from sim.network import simulate_model, simulate_workload
     from sim.reference import check_runnable
     from sim.results import SimRun
@@ -311,14 +314,16 @@ def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, lo
         run, accuracy = found
         say(f"reusing the simulation in {reuse}")
     elif workload.layers:
-        runs = [simulate_workload(n, machine, seed=workload.seed, verify=settings.verify,
-                                  enforce_capacity=settings.enforce_capacity) for n in workload.layers]
+        with step("simulate"):
+            runs = [simulate_workload(n, machine, seed=workload.seed, verify=settings.verify,
+                                      enforce_capacity=settings.enforce_capacity) for n in workload.layers]
         run = SimRun(",".join(workload.layers), [l for r in runs for l in r.layers], runs[0].outputs,
                      verified=all(r.verified for r in runs), meta={"seed": workload.seed})
     else:
         x = workload.inputs.x
-        run = simulate_model(model, x, machine, verify=settings.verify, progress=settings.progress, log=log,
-                             enforce_capacity=settings.enforce_capacity)
+        with step("simulate"):
+            run = simulate_model(model, x, machine, verify=settings.verify, progress=settings.progress, log=log,
+                                 enforce_capacity=settings.enforce_capacity)
         labels = workload.inputs.labels
         if labels is not None:
             float_pred = model.to_network().predict(x.astype(np.float32))
@@ -337,10 +342,12 @@ def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, lo
         from energy_model import evaluate_energy, load_energy_table
 
         t = time.time()
-        table = load_energy_table(machine.tech_node, override=settings.energy_table)
-        dram_form = None if storage is None else {l["layer"]: int(l["storage_bits_pq"]) for l in storage["layers"]}
-        energy = evaluate_energy(run, table, get_machine(machine), leakage=settings.leakage,
-                                 dram_form_bits=dram_form, independent_layers=model is None)
+        with step("price the accesses"):
+            table = load_energy_table(machine.tech_node, override=settings.energy_table)
+            dram_form = None if storage is None else {l["layer"]: int(l["storage_bits_pq"])
+                                                      for l in storage["layers"]}
+            energy = evaluate_energy(run, table, get_machine(machine), leakage=settings.leakage,
+                                     dram_form_bits=dram_form, independent_layers=model is None)
         seconds["energy_s"] = time.time() - t
     seconds["total_s"] = time.time() - t0
     return Evaluation(workload=workload, machine=machine, settings=settings, simulation=run, accuracy=accuracy,

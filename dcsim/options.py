@@ -40,7 +40,11 @@ class UserError(DcsimError):
 
 def log(msg: str) -> None:
     """Progress and notes go to stderr; results go to stdout."""
-    print(msg, file=sys.stderr, flush=True)
+    if "tqdm" in sys.modules:          # a bar may be on screen: print above it, and redraw it
+        sys.modules["tqdm"].tqdm.write(msg, file=sys.stderr)
+        sys.stderr.flush()
+    else:
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _creatable(p: Path, flag: str, what: str) -> None:
@@ -209,9 +213,10 @@ def inputs_from_args(args, model, count: int | None):
     return load_input_file(src, fan_in, count)
 
 
-def workload_from_args(args, *, count_default: int | None = None, check_model=None):
+def workload_from_args(args, *, count_default: int | None = None, check_model=None, step=None):
     """The :class:`dcsim.flow.Workload` of an ARCHIVE (on ``--inputs``) or ``--layer`` run.
-    ``check_model(model)`` runs on the archive before its inputs are read."""
+    ``check_model(model)`` runs on the archive before its inputs are read. ``step(name)``: a
+    context manager around reading the archive (a :class:`dcsim.progress.Steps` step)."""
     from dcsim.flow import Workload
     from sim.workloads import parse_layer_names
 
@@ -233,7 +238,8 @@ def workload_from_args(args, *, count_default: int | None = None, check_model=No
         except ValueError as e:
             raise UserError(f"--layer {layer!r}: {e}") from None
         return Workload(",".join(names), layers=tuple(names), seed=seed)
-    cm, digest = archive_from_args(args)
+    with (step or (lambda _n: contextlib.nullcontext()))("read and check the archive"):
+        cm, digest = archive_from_args(args)
     if check_model is not None:
         check_model(cm)
     return Workload(cm.name, model=cm, inputs=inputs_from_args(args, cm, count), source=digest)

@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,8 +212,24 @@ def estimate_export(cfg: AcceleratorConfig, n_rows: int, n_cols: int, host: bool
                           seconds=SECONDS_PER_MB * verilog_bytes / 1e6)
 
 
+def _to_verilog(top, name: str, step) -> str:
+    """``verilog.convert(top, name=name, emit_src=False)`` in its two stages, each a ``step``: the
+    Amaranth netlist as RTLIL, then Yosys' ``write_verilog`` (the same text; the Verilog backend
+    has no progress hooks of its own)."""
+    from amaranth.back import rtlil
+
+    to_text = getattr(verilog, "_convert_rtlil_text", None)
+    if to_text is None:                 # another Amaranth: one step
+        with step("convert to Verilog (Amaranth and Yosys)"):
+            return verilog.convert(top, name=name, emit_src=False)
+    with step("build the netlist (Amaranth, RTLIL)"):
+        il = rtlil.convert(top, name=name, emit_src=False)
+    with step("write Verilog (Yosys)"):
+        return to_text(il)
+
+
 def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: LayerFormat, relu: bool,
-                 name: str = TOP_NAME, host: bool = False) -> Path:
+                 name: str = TOP_NAME, host: bool = False, step=None) -> Path:
     """Write the Verilog, the ``.hex`` init files and the manifest of one layer (module docstring).
 
     Args:
@@ -224,17 +241,28 @@ def export_layer(out_dir, cfg: AcceleratorConfig, indices, codebook_q, x, fmt: L
             empty and is written through the ports (``start``, ``act_*``, ``ld_*``); the ``.hex``
             files then hold what the host loads, no ``_readmemh.v`` is written, and the manifest
             has ``"host": true`` and the ``ld_mem`` codes.
+        step: ``step(name)``, a context manager around each of its four stages
+            (a :class:`dcsim.progress.Steps` step), or None.
 
     Returns:
         The path of ``<name>.v`` (memories baked in). ``<name>_readmemh.v``, the hex files and
         ``<name>.json`` are beside it.
     """
+    step = step or (lambda _name: contextlib.nullcontext())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    top = EIEArray(cfg, indices, codebook_q, x, fmt, relu, host=host)
+    with step("build the PE array and its memory images"):
+        top = EIEArray(cfg, indices, codebook_q, x, fmt, relu, host=host)
     ports = [{"name": pname, "direction": member.flow.value, "width": len(getattr(top, pname))}
              for pname, member in top.signature.members.items()]
-    text = verilog.convert(top, name=name, emit_src=False)
+    text = _to_verilog(top, name, step)
+    with step("write the Verilog, memory images and manifest"):
+        return _write_export(out, top, name, text, ports, cfg, fmt, relu, host)
+
+
+def _write_export(out: Path, top, name: str, text: str, ports: list, cfg, fmt: LayerFormat, relu: bool,
+                  host: bool) -> Path:
+    """The files of :func:`export_layer` from the built array ``top`` and its Verilog ``text``."""
     vpath = out / f"{name}.v"
     atomic_write_text(vpath, text)
     mems = memory_table(top, name)

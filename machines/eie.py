@@ -20,10 +20,13 @@ __all__ = ["EIE", "EIE_RTL"]
 class _EIERTL:
     """EIE's RTL generator (hw/): Verilog of one layer, and FPGA synthesis of the PE array."""
 
-    def export_layer(self, out_dir, cfg, indices, codebook_q, x, fmt, relu, host=False):
+    #: The number of ``step``s :meth:`export_layer` takes (for a progress bar).
+    export_steps = 4
+
+    def export_layer(self, out_dir, cfg, indices, codebook_q, x, fmt, relu, host=False, step=None):
         from hw.export import export_layer
 
-        return export_layer(out_dir, cfg, indices, codebook_q, x, fmt, relu, host=host)
+        return export_layer(out_dir, cfg, indices, codebook_q, x, fmt, relu, host=host, step=step)
 
     def estimate_export(self, cfg, n_rows, n_cols, host=False):
         """The size and time of :meth:`export_layer`'s output, from the shapes alone."""

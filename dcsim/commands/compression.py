@@ -218,20 +218,30 @@ def cmd_inspect(args) -> int:
     """The storage table of an archive (its EIE footprint on the ``--config`` machine)."""
     from compress.model import load
     from compress.pipeline import storage_report
+    from dcsim.progress import Steps
     from reports.compression import storage_tables
 
-    cm = load(args.archive)
+    accel = load_configs(args)[0] if args.config else None
+    with Steps("inspect", 1, enabled=not args.quiet) as steps:
+        with steps.step("read and check the archive"):
+            cm = load(args.archive)
+        _check_layers(args.archive, cm)
+        if accel is not None:
+            cm.accel = accel
+        steps.set_total(1 + len(cm.layers))
+        report = storage_report(cm, step=steps.step)
+    print(f"{args.archive}: {cm.name}, {len(cm.layers)} layers, input {tuple(cm.input_shape)}")
+    print(storage_tables(report))
+    return 0
+
+
+def _check_layers(archive, cm) -> None:
+    """Refuse an archive without layers, or with a layer without weights, in one line."""
     if not cm.layers:
-        raise UserError(f"{args.archive}: the archive holds no layers")
+        raise UserError(f"{archive}: the archive holds no layers")
     empty = [l.name for l in cm.layers if l.indices.shape[0] == 0 or int(np.prod(l.spec.shape)) == 0]
     if empty:
-        raise UserError(f"{args.archive}: layer {empty[0]} has no weights (shape {cm.layer(empty[0]).spec.shape})")
-    if args.config:
-        accel, _ = load_configs(args)
-        cm.accel = accel
-    print(f"{args.archive}: {cm.name}, {len(cm.layers)} layers, input {tuple(cm.input_shape)}")
-    print(storage_tables(storage_report(cm)))
-    return 0
+        raise UserError(f"{archive}: layer {empty[0]} has no weights (shape {cm.layer(empty[0]).spec.shape})")
 
 
 def cmd_recipe(args) -> int:

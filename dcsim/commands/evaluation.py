@@ -11,16 +11,20 @@ from dcsim.options import UserError, check_strict, load_configs, log, out_dir, w
 
 def _evaluate(args, accel, out: Path | None, **settings):
     from dcsim.flow import Settings, evaluate
+    from dcsim.progress import Steps
     from reports.simulation import machine_text
 
     if getattr(args, "energy_table", None):
         from energy_model import load_energy_table
         load_energy_table(accel.tech_node, override=args.energy_table)   # a bad file fails before simulating
-    workload = workload_from_args(args)
-    if workload.model is not None:
-        log(f"simulate {workload.name} on {workload.inputs.description}, {machine_text(accel.to_dict())}")
-    reuse = out / "sim.json" if out is not None and (out / "sim.json").is_file() else None
-    return evaluate(workload, accel, Settings(progress=not args.quiet, **settings), log=log, reuse=reuse)
+    settings = Settings(progress=not args.quiet, **settings)
+    n_steps = (args.archive is not None) + 1 + settings.energy
+    with Steps(args.command, n_steps, enabled=settings.progress) as steps:
+        workload = workload_from_args(args, step=steps.step)
+        if workload.model is not None:
+            log(f"simulate {workload.name} on {workload.inputs.description}, {machine_text(accel.to_dict())}")
+        reuse = out / "sim.json" if out is not None and (out / "sim.json").is_file() else None
+        return evaluate(workload, accel, settings, log=log, reuse=reuse, step=steps.step)
 
 
 def _benchmark_pointers(args, accel):

@@ -95,6 +95,7 @@ def cmd_verilog(args) -> int:
     """Verilog + memory images of one layer (an archive's, or an EIE benchmark layer) for the machine."""
     from arch.fixedpoint import layer_format, quantize_acts, quantize_codebook
     from arch.machine import get_machine
+    from dcsim.progress import Steps
 
     accel, _ = load_configs(args)
     rtl = _rtl(accel)
@@ -155,8 +156,9 @@ def cmd_verilog(args) -> int:
     thresholds = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        with writing(out):          # the folder is made here, and removed again if the export fails
-            vpath = rtl.export_layer(out, cfg, indices, cb, x, fmt, relu, host=args.host)
+        with writing(out), Steps("verilog", getattr(rtl, "export_steps", 1), enabled=not args.quiet) as steps:
+            # the folder is made here, and removed again if the export fails
+            vpath = rtl.export_layer(out, cfg, indices, cb, x, fmt, relu, host=args.host, step=steps.step)
     finally:
         gc.set_threshold(*thresholds)
     seconds = time.perf_counter() - t0

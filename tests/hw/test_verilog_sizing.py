@@ -1,6 +1,7 @@
 """dcsim verilog on a layer smaller than the machine: the machine is sized to the layer's rows
 (unless --pes is given), and an export estimated above the limit is announced in one line
 (hw.export.estimate_export, docs/hardware.md "Output size and time")."""
+import contextlib
 import dataclasses
 import json
 
@@ -111,7 +112,16 @@ def test_size_to_layer_rules():
 def test_estimate_matches_the_export(tmp_path, n_pe, regs, spmat, host):
     cfg = AcceleratorConfig(n_pe=n_pe, act_regs_per_pe=regs, spmat_sram_bytes=spmat)
     case = random_case(0, cfg, 10, 71, 0.3, 0.5, True)
-    export_layer(tmp_path, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu, host=host)
+    steps = []
+
+    @contextlib.contextmanager
+    def step(name):
+        steps.append(name)
+        yield
+
+    export_layer(tmp_path, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu, host=host, step=step)
+    from machines.eie import EIE_RTL
+    assert len(steps) == EIE_RTL.export_steps and "write Verilog (Yosys)" in steps    # the progress bar's steps
     est = estimate_export(cfg, 10, 71, host=host)
     assert sum(f.stat().st_size for f in tmp_path.glob("*.hex")) == est.hex_bytes      # exact
     assert est.verilog_bytes == pytest.approx((tmp_path / "eie_top.v").stat().st_size, rel=0.15)
