@@ -177,72 +177,72 @@ class EvalSet:
 
 def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorConfig, *,
                      train: TrainData | None = None, eval_set: EvalSet | None = None, meta: dict | None = None,
-                     progress: bool = True, log: Log = print) -> tuple[CompressedModel, dict[str, float]]:
+                     progress: bool = True, log: Log = print, step=None) -> tuple[CompressedModel, dict[str, float]]:
     """Prune (+ masked retraining with ``train``), quantize (+ centroid fine-tuning), encode.
 
     ``net`` is the float model (modified in place). With ``eval_set`` the error (%) of the float
     model, after pruning and after quantization (Huffman coding is lossless, so P+Q+H equals P+Q)
     is measured and stored in ``model.meta`` (``baseline_test_error_pct``,
     ``pruned_test_error_pct``, ``test_error_pct``, ``n_test_images``); without it they are None
-    and every report says accuracy was not measured. Returns ``(model, stage seconds)``.
+    and every report says accuracy was not measured. ``step(name)``: a context manager around
+    each of the three stages (a progress bar's step, :class:`dcsim.progress.Steps`); ``progress``
+    shows the training bars. Returns ``(model, stage seconds)``.
     """
-    import sys
-
-    from tqdm import tqdm
-
+    step = step or (lambda _name: contextlib.nullcontext())
     cfg.check_layer_names([s.name for s in net.specs])
     stages: dict[str, float] = {}
-    what = f"compress {net.n_weights:,} weights"
-    bar = tqdm(total=3, desc=f"{what}: prune", unit="stage", disable=not progress, file=sys.stderr, leave=False,
-               bar_format="{desc} (stage {n}/{total}, {elapsed})")
     err = (lambda n: None) if eval_set is None else eval_set.error_pct
     base_err = err(net)
     if base_err is not None:
         log(f"baseline test error: {base_err:.2f}%")
     t = time.time()
-    step_prune(net, cfg, train, progress=progress, log=log)
-    pruned_err = err(net)
+    with step("prune"):
+        step_prune(net, cfg, train, progress=progress, log=log)
+        pruned_err = err(net)
     stages["prune_s"] = time.time() - t
     if pruned_err is not None:
         log(f"pruned test error: {pruned_err:.2f}%")
-    bar.update()
-    bar.set_description_str(f"{what}: quantize")
     t = time.time()
-    quant = step_quantize(net, cfg, train, progress=progress, log=log)
+    with step("quantize"):
+        quant = step_quantize(net, cfg, train, progress=progress, log=log)
     stages["quantize_s"] = time.time() - t
-    bar.update()
-    bar.set_description_str(f"{what}: encode and Huffman-code")
     t = time.time()
-    m = {**(meta or {}), "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
-    cm = step_encode(net, quant, cfg, accel, m)
-    cm.meta["test_error_pct"] = None if eval_set is None else eval_set.error_pct(cm.to_network())
-    cm.meta["n_test_images"] = None if eval_set is None else int(len(eval_set.y))
+    with step("encode and Huffman-code"):
+        m = {**(meta or {}), "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
+        cm = step_encode(net, quant, cfg, accel, m)
+        cm.meta["test_error_pct"] = None if eval_set is None else eval_set.error_pct(cm.to_network())
+        cm.meta["n_test_images"] = None if eval_set is None else int(len(eval_set.y))
     if eval_set is not None:
         cm.meta["eval_data"] = eval_set.description
         log(f"compressed test error: {cm.meta['test_error_pct']:.2f}% (on {eval_set.description})")
     stages["encode_s"] = time.time() - t
-    bar.update()
-    bar.close()
     return cm, stages
+
+
+#: The steps :func:`compress_network` takes (for a progress bar's total).
+COMPRESS_STEPS = 3
 
 
 def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfig, data: TrainData, *,
                      meta: dict | None = None, use_cache: bool = True, progress: bool = True,
-                     log: Log = print) -> tuple[CompressedModel, dict, dict[str, float]]:
+                     log: Log = print, step=None) -> tuple[CompressedModel, dict, dict[str, float]]:
     """The whole flow for a built-in model: baseline (cached), then :func:`compress_network` with
-    ``data``'s training set and its test set for the accuracy.
+    ``data``'s training set and its test set for the accuracy, then :func:`storage_report`
+    (``step`` as theirs, around the baseline too).
 
     Returns ``(model, storage report, stage seconds)``. ``dcsim compress --model`` and the
     design-space sweeps (dcsim/dse/) both run this.
     """
+    step = step or (lambda _name: contextlib.nullcontext())
     t = time.time()
-    net = step_baseline(model, cfg, data, use_cache=use_cache, progress=progress, log=log)
+    with step("baseline"):
+        net = step_baseline(model, cfg, data, use_cache=use_cache, progress=progress, log=log)
     stages = {"baseline_s": time.time() - t}
     cm, st = compress_network(net, cfg, accel, train=data, eval_set=EvalSet(data.x_test, data.y_test, "the test set"),
-                              meta={**(meta or {}), "model": model}, progress=progress, log=log)
+                              meta={**(meta or {}), "model": model}, progress=progress, log=log, step=step)
     cm.meta.pop("eval_data", None)
     stages.update(st)
-    return cm, storage_report(cm), stages
+    return cm, storage_report(cm, step=step), stages
 
 
 #: The accuracy figures a compressed model carries in its ``meta`` (measured by the flow that made it).

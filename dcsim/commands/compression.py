@@ -90,11 +90,8 @@ def _eval_set(path, net):
 def cmd_compress(args) -> int:
     """Compress a built-in model on MNIST (train or reuse the baseline), a user's ``.npz`` weights or an
     ONNX model (with optional evaluation and training data, a sensitivity scan and an accuracy budget)."""
-    from compress.config import CompressionConfig
     from compress.model import save
-    from compress.pipeline import compress_builtin, compress_network, storage_report, weight_error
-    from compress.recipes import default_recipe
-    from network.data import data_from_dataset
+    from dcsim.progress import Steps
     from reports.compression import storage_tables, weight_error_table, write_compression_report
 
     sources = [a for a in (args.model, args.weights, args.onnx) if a is not None]
@@ -107,88 +104,20 @@ def cmd_compress(args) -> int:
         raise UserError(f"--max-accuracy-drop {args.max_accuracy_drop}: give percentage points in [0, 100]")
     progress = not args.quiet
     t0 = time.time()
-    stages: dict[str, float] = {}
-    extra: dict = {}
-    if args.model:
-        from network.mnist import load_mnist
+    with Steps("compress", 1, enabled=progress) as steps:
+        cm, ccfg, accel, out, report, original, extra, stages = _compress(args, progress, steps)
+        stages["total_s"] = time.time() - t0
+        doc = {"model": cm.name, **report, "stages_s": stages,
+               "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict(),
+               **{k: v for k, v in extra.items() if not k.startswith("_")}}
+        check_strict(doc, "compression.json")
+        with steps.step("write the archive and the reports"), writing(out):
+            save(cm, out / "model.dcz")
+            write_compression_report(out, doc)
+            if "_scan" in extra:
+                from reports.sensitivity import plot_sensitivity
 
-        accel, ccfg = load_configs(args, default_recipe(args.model))
-        ccfg = _with_seed(ccfg, args.seed)
-        out = out_dir(args.out)
-        t = time.time()
-        ds = load_mnist(args.data_dir, progress=progress)
-        data = data_from_dataset(ds)
-        log(f"data: {ds.source} ({len(data.x_train)} train, {len(data.x_test)} test images"
-            f"{'' if ds.is_standard_mnist else ', not the standard MNIST files'})")
-        stages["load_s"] = time.time() - t
-        cm, report, st = compress_builtin(
-            args.model, ccfg, accel, data, use_cache=not args.no_cache, progress=progress, log=log,
-            meta={"data": str(ds.source), "standard_mnist": bool(ds.is_standard_mnist)})
-        stages.update(st)
-        original = None
-    else:
-        accel, ccfg = load_configs(args, CompressionConfig())
-        ccfg = _with_seed(ccfg, args.seed)
-        out = out_dir(args.out)
-        t = time.time()
-        net = _imported_network(args)
-        stages["import_s"] = time.time() - t
-        log(f"{'--onnx ' + str(args.onnx) if args.onnx else '--weights ' + str(args.weights)}: {len(net.specs)} "
-            f"weight layers, {net.n_weights:,} weights, input {tuple(net.input_shape)}, "
-            f"{sum(1 for n in net.graph if n.op not in ('fc', 'conv'))} operations between layers "
-            f"({stages['import_s']:.2f} s)")
-        ccfg.check_layer_names([s.name for s in net.specs])
-        eval_set = _eval_set(args.eval_data, net) if args.eval_data else None
-        train = None
-        if args.train_data:
-            from network.data import train_data_from
-
-            train = train_data_from(args.train_data, net.input_shape, eval_set)
-        if (args.max_accuracy_drop is not None or args.sensitivity) and eval_set is None:
-            raise UserError("--max-accuracy-drop and --sensitivity measure accuracy: give --eval-data too")
-        if eval_set is not None and (args.sensitivity or args.max_accuracy_drop is not None):
-            from compress.sensitivity import budget_recipe, sensitivity_scan
-
-            t = time.time()
-
-            def evaluate(n):
-                return 100.0 - eval_set.error_pct(n)
-
-            scan = sensitivity_scan(net, ccfg, evaluate, progress=progress)
-            stages["sensitivity_s"] = time.time() - t
-            extra["sensitivity"] = scan.to_dict()
-            extra["_scan"] = scan
-            if args.max_accuracy_drop is not None:
-                t = time.time()
-                ccfg, summary = budget_recipe(net, ccfg, evaluate, args.max_accuracy_drop, scan=scan)
-                stages["budget_s"] = time.time() - t
-                extra["budget"] = summary
-                log(f"accuracy budget {args.max_accuracy_drop} points: "
-                    + ", ".join(f"{r['layer']} {r['kept_pct']:.1f}% kept, {r['bits']} bits" for r in summary["layers"])
-                    + f"; {summary['accuracy_pct']:.2f}% accuracy before retraining "
-                      f"(drop {summary['drop_pct']:.2f} points)")
-        cm, st = compress_network(net, ccfg, accel, train=train, eval_set=eval_set, progress=progress, log=log,
-                                  meta={"onnx" if args.onnx else "weights": str(args.onnx or args.weights),
-                                        "retrained": train is not None})
-        stages.update(st)
-        del net                          # the imported weights are read again for the weight errors, rather
-        report = storage_report(cm)      # than kept in a second copy all along (large layers)
-        original = _imported_network(args)
-        errs = {e["layer"]: e for e in weight_error(original, cm)}
-        for row in report["layers"]:
-            row.update({k: v for k, v in errs[row["layer"]].items() if k != "layer"})
-    stages["total_s"] = time.time() - t0
-    doc = {"model": cm.name, **report, "stages_s": stages,
-           "compression_config": ccfg.to_dict(), "accelerator_config": accel.to_dict(),
-           **{k: v for k, v in extra.items() if not k.startswith("_")}}
-    check_strict(doc, "compression.json")
-    with writing(out):
-        save(cm, out / "model.dcz")
-        write_compression_report(out, doc)
-        if "_scan" in extra:
-            from reports.sensitivity import plot_sensitivity
-
-            plot_sensitivity(extra["_scan"], out / "sensitivity.png")
+                plot_sensitivity(extra["_scan"], out / "sensitivity.png")
     if "_scan" in extra:
         from reports.sensitivity import sensitivity_table
 
@@ -212,6 +141,96 @@ def cmd_compress(args) -> int:
     print(f"\nwrote {out / 'model.dcz'}, {out / 'compression.json'}, {out / 'compression_layers.csv'}"
           f"{', ' + str(out / 'sensitivity.png') if '_scan' in extra else ''} in {stages['total_s']:.1f} s")
     return 0
+
+
+def _compress(args, progress: bool, steps):
+    """The compression of :func:`cmd_compress`, each long part a step of ``steps``. Returns
+    ``(model, recipe, machine, out, storage report, imported network or None, extra, stage seconds)``."""
+    from compress.config import CompressionConfig
+    from compress.pipeline import COMPRESS_STEPS, compress_builtin, compress_network, storage_report, weight_error
+    from compress.recipes import default_recipe
+    from network.data import data_from_dataset
+
+    stages: dict[str, float] = {}
+    extra: dict = {}
+    if args.model:
+        from network.mnist import load_mnist
+
+        accel, ccfg = load_configs(args, default_recipe(args.model))
+        ccfg = _with_seed(ccfg, args.seed)
+        out = out_dir(args.out)
+        t = time.time()
+        with steps.step("read MNIST"):
+            ds = load_mnist(args.data_dir, progress=progress)
+            data = data_from_dataset(ds)
+        from network import models
+        steps.set_total(2 + COMPRESS_STEPS + len(models.build(args.model, seed=0).specs) + 1)
+        log(f"data: {ds.source} ({len(data.x_train)} train, {len(data.x_test)} test images"
+            f"{'' if ds.is_standard_mnist else ', not the standard MNIST files'})")
+        stages["load_s"] = time.time() - t
+        cm, report, st = compress_builtin(
+            args.model, ccfg, accel, data, use_cache=not args.no_cache, progress=progress, log=log,
+            meta={"data": str(ds.source), "standard_mnist": bool(ds.is_standard_mnist)}, step=steps.step)
+        stages.update(st)
+        original = None
+    else:
+        accel, ccfg = load_configs(args, CompressionConfig())
+        ccfg = _with_seed(ccfg, args.seed)
+        out = out_dir(args.out)
+        t = time.time()
+        with steps.step("import the ONNX model" if args.onnx else "read the weights"):
+            net = _imported_network(args)
+        stages["import_s"] = time.time() - t
+        scan_steps = (args.sensitivity or args.max_accuracy_drop is not None) + (args.max_accuracy_drop is not None)
+        steps.set_total(1 + scan_steps + COMPRESS_STEPS + len(net.specs) + 2)
+        log(f"{'--onnx ' + str(args.onnx) if args.onnx else '--weights ' + str(args.weights)}: {len(net.specs)} "
+            f"weight layers, {net.n_weights:,} weights, input {tuple(net.input_shape)}, "
+            f"{sum(1 for n in net.graph if n.op not in ('fc', 'conv'))} operations between layers "
+            f"({stages['import_s']:.2f} s)")
+        ccfg.check_layer_names([s.name for s in net.specs])
+        eval_set = _eval_set(args.eval_data, net) if args.eval_data else None
+        train = None
+        if args.train_data:
+            from network.data import train_data_from
+
+            train = train_data_from(args.train_data, net.input_shape, eval_set)
+        if (args.max_accuracy_drop is not None or args.sensitivity) and eval_set is None:
+            raise UserError("--max-accuracy-drop and --sensitivity measure accuracy: give --eval-data too")
+        if eval_set is not None and (args.sensitivity or args.max_accuracy_drop is not None):
+            from compress.sensitivity import budget_recipe, sensitivity_scan
+
+            t = time.time()
+
+            def evaluate(n):
+                return 100.0 - eval_set.error_pct(n)
+
+            with steps.step("sensitivity scan"):
+                scan = sensitivity_scan(net, ccfg, evaluate, progress=progress)
+            stages["sensitivity_s"] = time.time() - t
+            extra["sensitivity"] = scan.to_dict()
+            extra["_scan"] = scan
+            if args.max_accuracy_drop is not None:
+                t = time.time()
+                with steps.step("choose the recipe within the accuracy budget"):
+                    ccfg, summary = budget_recipe(net, ccfg, evaluate, args.max_accuracy_drop, scan=scan)
+                stages["budget_s"] = time.time() - t
+                extra["budget"] = summary
+                log(f"accuracy budget {args.max_accuracy_drop} points: "
+                    + ", ".join(f"{r['layer']} {r['kept_pct']:.1f}% kept, {r['bits']} bits" for r in summary["layers"])
+                    + f"; {summary['accuracy_pct']:.2f}% accuracy before retraining "
+                      f"(drop {summary['drop_pct']:.2f} points)")
+        cm, st = compress_network(net, ccfg, accel, train=train, eval_set=eval_set, progress=progress, log=log,
+                                  meta={"onnx" if args.onnx else "weights": str(args.onnx or args.weights),
+                                        "retrained": train is not None}, step=steps.step)
+        stages.update(st)
+        del net                                       # the imported weights are read again for the weight
+        report = storage_report(cm, step=steps.step)  # errors, rather than kept in a second copy all along
+        with steps.step("weight errors against the imported weights"):
+            original = _imported_network(args)
+            errs = {e["layer"]: e for e in weight_error(original, cm)}
+        for row in report["layers"]:
+            row.update({k: v for k, v in errs[row["layer"]].items() if k != "layer"})
+    return cm, ccfg, accel, out, report, original, extra, stages
 
 
 def cmd_inspect(args) -> int:
