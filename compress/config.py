@@ -21,6 +21,7 @@ class KMeansInit(str, enum.Enum):
     LINEAR = "linear"    # evenly spaced over [min, max]
     DENSITY = "density"  # evenly spaced in the CDF of the weights
     RANDOM = "random"    # Forgy: k distinct weights drawn at random
+    OPTIMAL = "optimal"  # the exact optimum of 1-D k-means (dynamic programming), no Lloyd needed
 
 
 def _check_fraction(name: str, v: float) -> None:
@@ -31,15 +32,25 @@ def _check_fraction(name: str, v: float) -> None:
 class CompressionConfig(ConfigMixin):
     """The compression recipe.
 
+    Structure: ``structure`` names a transform of the network that runs before pruning, followed
+    by ``retrain_epochs`` of retraining: ``none``; ``l1_filter`` (Li et al.: keep the fraction
+    ``keep`` of each layer's output filters or neurons with the largest L1 norm, the output layer
+    excepted; ``layer_keep`` per layer); ``neuron_merge`` (Srinivas and Babu: merge the most
+    similar neurons of FC layers followed by a ReLU, down to the fraction ``keep`` / ``layer_keep``);
+    ``lowrank`` (SVD of each FC layer into two thinner layers keeping the fraction
+    ``lowrank_energy`` of the squared singular values; ``layer_rank`` gives a rank per layer).
+
     Pruning: ``prune_method`` names the pruner (compress/methods/): ``density`` keeps the
-    fraction ``density`` of each layer's weights, ``threshold`` keeps those above ``quality``
+    fraction ``density`` of each layer's weights (``obd``: the same fraction by Optimal Brain
+    Damage saliency, from ``importance_samples`` training samples), ``threshold`` keeps those above ``quality``
     x the standard deviation of the layer's weights; per-layer values in ``layer_density`` /
     ``layer_quality`` override them. Pruning is
     done in ``prune_iterations`` steps (density interpolated geometrically),
     each followed by ``retrain_epochs`` of masked retraining.
 
     Quantization: ``quantizer`` names the weight-sharing method (``kmeans``: k-means with
-    ``kmeans_init`` and ``kmeans_max_iter``), with ``conv_bits`` / ``fc_bits`` per layer kind
+    ``kmeans_init``, ``kmeans_max_iter`` and ``kmeans_relocate``; ``hessian_kmeans``: the same
+    weighted by the diagonal Hessian of the loss, from ``importance_samples`` training samples), with ``conv_bits`` / ``fc_bits`` per layer kind
     (``layer_bits`` overrides), then ``finetune_epochs`` of centroid fine-tuning.
 
     Centroid fine-tuning runs at ``learning_rate x finetune_lr_scale`` (unset: ``retrain_lr_scale``).
@@ -54,6 +65,12 @@ class CompressionConfig(ConfigMixin):
     report gives the rates with and without it).
     """
 
+    # structure: whole neurons / filters removed, or layers factorized, before pruning
+    structure: str = "none"
+    keep: float = 1.0
+    layer_keep: dict[str, float] = field(default_factory=dict)
+    lowrank_energy: float = 0.9
+    layer_rank: dict[str, int] = field(default_factory=dict)
     # pruning
     prune_method: str = "density"
     density: float = 0.1
@@ -69,6 +86,8 @@ class CompressionConfig(ConfigMixin):
     layer_bits: dict[str, int] = field(default_factory=dict)
     kmeans_init: KMeansInit = KMeansInit.LINEAR
     kmeans_max_iter: int = 1000
+    kmeans_relocate: bool = False
+    importance_samples: int = 1000
     finetune_epochs: int = 2
     # Deep Compression storage form + Huffman
     conv_rel_bits: int = 8
@@ -85,7 +104,7 @@ class CompressionConfig(ConfigMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from .methods import PRUNERS, QUANTIZERS
+        from .methods import PRUNERS, QUANTIZERS, TRANSFORMS
 
         if not isinstance(self.kmeans_init, KMeansInit):
             try:
@@ -93,10 +112,17 @@ class CompressionConfig(ConfigMixin):
             except ValueError:
                 allowed = ", ".join(repr(m.value) for m in KMeansInit)
                 check(False, f"kmeans_init = {self.kmeans_init!r} is not allowed; choose one of {allowed}")
-        for name, registry in (("prune_method", PRUNERS), ("quantizer", QUANTIZERS)):
+        for name, registry in (("structure", TRANSFORMS), ("prune_method", PRUNERS), ("quantizer", QUANTIZERS)):
             v = getattr(self, name)
             check(isinstance(v, str) and v in registry,
                   f"{name} = {v!r} is not allowed; choose one of {', '.join(map(repr, registry.names()))}")
+        _check_fraction("keep", self.keep)
+        for k, v in self.layer_keep.items():
+            _check_fraction(f"layer_keep.{k}", v)
+        _check_fraction("lowrank_energy", self.lowrank_energy)
+        for k, v in self.layer_rank.items():
+            check(isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                  f"layer_rank.{k} = {v!r} is not allowed; use an integer >= 1")
         _check_fraction("density", self.density)
         for k, v in self.layer_density.items():
             _check_fraction(f"layer_density.{k}", v)
@@ -105,6 +131,8 @@ class CompressionConfig(ConfigMixin):
         for k, v in self.layer_quality.items():
             check(isinstance(v, float) and 0.0 <= v <= 10.0,
                   f"layer_quality.{k} = {v!r} is not allowed; use a number in [0, 10]")
+        check(isinstance(self.kmeans_relocate, bool),
+              f"kmeans_relocate = {self.kmeans_relocate!r} is not allowed; use true or false")
         for name in ("conv_bits", "fc_bits"):
             v = getattr(self, name)
             check(isinstance(v, int) and 1 <= v <= 8, f"{name} = {v!r} is not allowed; use an integer in 1..8")
@@ -117,7 +145,7 @@ class CompressionConfig(ConfigMixin):
         for name, lo, hi in (("prune_iterations", 1, 20), ("retrain_epochs", 0, 1000),
                              ("finetune_epochs", 0, 1000), ("baseline_epochs", 0, 1000),
                              ("kmeans_max_iter", 1, 100000), ("batch_size", 1, 65536),
-                             ("augment_shift", 0, 8)):
+                             ("augment_shift", 0, 8), ("importance_samples", 1, 60000)):
             v = getattr(self, name)
             check(isinstance(v, int) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
         for name, lo, hi in (("learning_rate", 0.0, 10.0), ("retrain_lr_scale", 0.0, 10.0),
@@ -145,6 +173,10 @@ class CompressionConfig(ConfigMixin):
         """The learning-rate scale of centroid fine-tuning."""
         return self.retrain_lr_scale if self.finetune_lr_scale is None else self.finetune_lr_scale
 
+    def keep_for(self, name: str) -> float:
+        """The fraction of ``name``'s output neurons / filters a structural transform keeps."""
+        return self.layer_keep.get(name, self.keep)
+
     def density_for(self, name: str) -> float:
         return self.layer_density.get(name, self.density)
 
@@ -152,11 +184,15 @@ class CompressionConfig(ConfigMixin):
         return self.layer_quality.get(name, self.quality)
 
     #: The per-layer tables, keyed by layer name, in the order :meth:`check_layer_names` checks them.
-    LAYER_TABLES = ("layer_density", "layer_quality", "layer_bits")
+    LAYER_TABLES = ("layer_keep", "layer_rank", "layer_density", "layer_quality", "layer_bits")
 
-    def check_layer_names(self, names: list[str]) -> None:
-        """Raise ConfigError (one line) for the first key of a per-layer table (``layer_density``,
-        ``layer_quality``, ``layer_bits``, in that order) that is not one of the layer ``names``,
+    #: The per-layer tables of the structural transform: keyed by the layers before it; the others
+    #: are keyed by the layers after it (``fc1_a`` and ``fc1_b`` once ``lowrank`` split ``fc1``).
+    STRUCTURE_TABLES = ("layer_keep", "layer_rank")
+
+    def check_layer_names(self, names: list[str], tables: tuple[str, ...] | None = None) -> None:
+        """Raise ConfigError (one line) for the first key of a per-layer table (``tables``, default
+        all of :attr:`LAYER_TABLES`, in that order) that is not one of the layer ``names``,
         e.g. ``[compress.layer_density] fc_1: no such layer; the layers are fc1, fc2, fc3``.
 
         The config alone cannot know the network, so the caller checks once it has one (a typo in
@@ -164,7 +200,7 @@ class CompressionConfig(ConfigMixin):
         """
         names = [str(n) for n in names]
         known = set(names)
-        for table in self.LAYER_TABLES:
+        for table in self.LAYER_TABLES if tables is None else tables:
             for key in getattr(self, table):
                 if key not in known:
                     layers = f"the layers are {', '.join(names)}" if names else "the network has no weight layers"

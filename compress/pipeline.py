@@ -26,7 +26,7 @@ from network.graph import Network, augmented
 from network.train import QuantState, apply_quant, check_masks_hold, train
 
 from .config import CompressionConfig
-from .methods import QUANTIZERS, prune_mask, quantize_matrix
+from .methods import PRUNERS, QUANTIZERS, prune_mask, quantize_matrix
 from .model import CompressedLayer, CompressedModel
 from .storage import eie_footprint, encode_form, layer_storage, total_storage
 
@@ -46,7 +46,7 @@ def cache_dir() -> Path:
 
 def baseline_key(model: str, cfg: CompressionConfig, data: TrainData) -> str:
     d = {"model": model, "epochs": cfg.baseline_epochs, "lr": cfg.learning_rate, "bs": cfg.batch_size,
-         "mom": cfg.momentum, "wd": cfg.weight_decay, "seed": cfg.seed, "shift": cfg.augment_shift, "data": data.fingerprint, "v": 1}
+         "mom": cfg.momentum, "wd": cfg.weight_decay, "seed": cfg.seed, "shift": cfg.augment_shift, "data": data.fingerprint, "v": 2}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -79,16 +79,46 @@ def step_baseline(model: str, cfg: CompressionConfig, data: TrainData, *, use_ca
     return net
 
 
+def _importance(net: Network, cfg: CompressionConfig, data: TrainData | None, kind: str, what: str,
+                name: str) -> dict[str, np.ndarray]:
+    """The diagonal ``kind`` importance of every layer (``[W | b]`` layout) from ``cfg.importance_samples``
+    training samples; a one-line ConfigError without training data."""
+    from arch.configio import ConfigError
+
+    from .methods.hessian import diag_importance
+
+    if data is None:
+        raise ConfigError(f"{what} {name!r} needs training data (for the diagonal {kind} of the loss); "
+                          f"give training data or choose another {what}")
+    return diag_importance(net, data.x_train, data.y_train, kind=kind, n_samples=cfg.importance_samples,
+                           seed=cfg.seed)
+
+
 def prune_masks(net: Network, cfg: CompressionConfig, fraction: float = 1.0,
-                previous: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                previous: dict[str, np.ndarray] | None = None, *, data: TrainData | None = None,
+                importance: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Masks for every weight layer with the recipe's pruner (biases are never pruned). A
-    connection pruned earlier stays pruned (``previous``)."""
+    connection pruned earlier stays pruned (``previous``).
+
+    A pruner that asks for an importance (:attr:`Pruner.importance`, e.g. ``obd``) gets each
+    layer's W part of ``importance`` (``{layer: [W | b] array}``, :func:`diag_importance`), which
+    is computed here from ``data`` (``cfg.importance_samples`` training samples, at the current
+    weights with ``previous`` applied) when not given; without either, ConfigError."""
+    pruner = PRUNERS.get(cfg.prune_method)
+    if pruner.importance is not None and importance is None:
+        work = net
+        if previous is not None:
+            work = net.copy()
+            for k, m in previous.items():
+                work.params[k] = work.params[k] * m
+        importance = _importance(work, cfg, data, pruner.importance, "prune_method", cfg.prune_method)
     masks = {}
     for s in net.specs:
         w = net.params[s.name]
         if previous is not None and s.name in previous:
             w = w * previous[s.name]
-        m = prune_mask(w, s.name, cfg, fraction)
+        imp = None if pruner.importance is None else importance[s.name][:, :-1].reshape(w.shape)
+        m = prune_mask(w, s.name, cfg, fraction, importance=imp)
         if previous is not None and s.name in previous:
             m &= previous[s.name]
         masks[s.name] = m
@@ -105,15 +135,41 @@ def density_text(masks: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{k} {100 * d:.1f}%" for k, d in densities(masks).items())
 
 
+def step_structure(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
+                   log: Log = print) -> tuple[Network, CompressionConfig]:
+    """The recipe's structural transform (``cfg.structure``, compress/methods/: whole neurons or
+    filters removed, or fc layers factorized), then ``retrain_epochs`` of retraining when data is
+    given. Returns the new network (``net`` is not modified) and the recipe for it: the per-layer
+    tables of a layer that was split (``fc1`` into ``fc1_a`` and ``fc1_b``) apply to both parts."""
+    from .methods import TRANSFORMS
+
+    n0, layers0 = net.n_weights, [s.name for s in net.specs]
+    out = TRANSFORMS.get(cfg.structure).apply(net, cfg, log=log)
+    shapes = ", ".join(f"{s.name} {s.n_out}x{int(np.prod(s.shape[1:]))}" for s in out.specs
+                       if s.name not in layers0 or s.shape != net.spec(s.name).shape)
+    log(f"structure {cfg.structure}: {n0:,} -> {out.n_weights:,} weights" + (f" ({shapes})" if shapes else ""))
+    if data is not None and cfg.retrain_epochs > 0 and out is not net:
+        train(out, data.x_train, data.y_train, progress=progress, desc=f"{cfg.structure} retrain",
+              **_opt(cfg, cfg.retrain_epochs, cfg.retrain_lr_scale, 50))
+    origin = {}
+    for s in out.specs:
+        parent = s.name[:-2] if s.name[-2:] in ("_a", "_b") else None
+        origin[s.name] = parent if s.name not in layers0 and parent in layers0 else s.name
+    tables = {t: {n: getattr(cfg, t)[o] for n, o in origin.items() if o in getattr(cfg, t)}
+              for t in cfg.LAYER_TABLES if t not in cfg.STRUCTURE_TABLES}
+    return out, cfg.replace(**tables)
+
+
 def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
                log: Log = print) -> dict[str, np.ndarray]:
     """Prune in ``cfg.prune_iterations`` steps, retraining with masks after each (if data is given).
+    A pruner that needs an importance (``obd``) has it computed from ``data`` at every step.
 
     Modifies ``net`` in place; returns the final masks (True = kept)."""
     masks = None
     T = cfg.prune_iterations
     for it in range(1, T + 1):
-        masks = prune_masks(net, cfg, fraction=it / T, previous=masks)
+        masks = prune_masks(net, cfg, fraction=it / T, previous=masks, data=data)   # importance: once per iteration
         for k, m in masks.items():
             net.params[k] *= m
         if data is not None and cfg.retrain_epochs > 0:
@@ -127,13 +183,19 @@ def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, 
 def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
                   log: Log = print) -> dict[str, QuantState]:
     """Weight sharing per layer over ``[W | b]`` with the recipe's quantizer, then centroid
-    fine-tuning (if data is given and the quantizer fine-tunes)."""
+    fine-tuning (if data is given and the quantizer fine-tunes). A quantizer that needs an
+    importance (``hessian_kmeans``) gets it computed from ``data`` first (ConfigError without data)."""
     quantizer = QUANTIZERS.get(cfg.quantizer)
+    importance = None
+    if quantizer.importance is not None:
+        importance = _importance(net, cfg, data, quantizer.importance, "quantizer", cfg.quantizer)
     quant = {}
     for s in net.specs:
         aug = augmented(net, s.name)
         del net.params[s.name]          # [W | b] stands in for W until apply_quant writes centroids[idx] back
-        quant[s.name] = quantize_matrix(aug, quantizer.bits_for(cfg, s.name, s.kind), cfg)
+        imp = None if importance is None else importance.pop(s.name)
+        quant[s.name] = quantize_matrix(aug, quantizer.bits_for(cfg, s.name, s.kind), cfg, importance=imp)
+        del imp
         del aug
     apply_quant(net, quant)
     if data is not None and cfg.finetune_epochs > 0 and quantizer.finetune:
@@ -189,12 +251,22 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     shows the training bars. Returns ``(model, stage seconds)``.
     """
     step = step or (lambda _name: contextlib.nullcontext())
-    cfg.check_layer_names([s.name for s in net.specs])
+    cfg.check_layer_names([s.name for s in net.specs], tables=cfg.STRUCTURE_TABLES)
     stages: dict[str, float] = {}
     err = (lambda n: None) if eval_set is None else eval_set.error_pct
     base_err = err(net)
     if base_err is not None:
         log(f"baseline test error: {base_err:.2f}%")
+    original_dense_bits = 32 * sum(int(np.prod(s.shape)) + s.n_out for s in net.specs)
+    if cfg.structure != "none":
+        t = time.time()
+        with step(f"restructure ({cfg.structure})"):
+            net, cfg = step_structure(net, cfg, train, progress=progress, log=log)
+        stages["structure_s"] = time.time() - t
+        if eval_set is not None:
+            log(f"restructured test error: {err(net):.2f}%")
+    cfg.check_layer_names([s.name for s in net.specs],
+                          tables=tuple(t for t in cfg.LAYER_TABLES if t not in cfg.STRUCTURE_TABLES))
     t = time.time()
     with step("prune"):
         step_prune(net, cfg, train, progress=progress, log=log)
@@ -209,6 +281,8 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     t = time.time()
     with step("encode and Huffman-code"):
         m = {**(meta or {}), "baseline_test_error_pct": base_err, "pruned_test_error_pct": pruned_err}
+        if cfg.structure != "none":
+            m["original_dense_bits"] = original_dense_bits   # the rates are against the model before the transform
         cm = step_encode(net, quant, cfg, accel, m)
         cm.meta["test_error_pct"] = None if eval_set is None else eval_set.error_pct(cm.to_network())
         cm.meta["n_test_images"] = None if eval_set is None else int(len(eval_set.y))
@@ -219,8 +293,9 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     return cm, stages
 
 
-#: The steps :func:`compress_network` takes (for a progress bar's total).
-COMPRESS_STEPS = 3
+def compress_steps(cfg: CompressionConfig) -> int:
+    """The steps :func:`compress_network` takes with ``cfg`` (for a progress bar's total)."""
+    return 3 + (cfg.structure != "none")
 
 
 def compress_builtin(model: str, cfg: CompressionConfig, accel: AcceleratorConfig, data: TrainData, *,
@@ -267,6 +342,14 @@ def storage_report(model: CompressedModel, *, eie: bool = True, step=None) -> di
                 row.update(eie_footprint(l.indices, l.bits, model.accel))
         rows.append(row)
     total = total_storage(rows)
+    if model.meta.get("original_dense_bits"):
+        # a structural transform changed the layers: the rates are against the original float model
+        total["layers_dense_bits"] = total["dense_bits"]
+        total["dense_bits"] = int(model.meta["original_dense_bits"])
+        for st in ("p", "q", "pq", "pqh"):
+            b = total[f"storage_bits_{st}"]
+            total[f"compression_rate_{st}"] = total["dense_bits"] / b if b else float("inf")
+        total["compression_rate"] = total["compression_rate_pqh"]
     for k in ACCURACY_KEYS:
         total[k] = model.meta.get(k)
     if eie:

@@ -47,7 +47,7 @@ from arch.errors import DcsimError
 from network.graph import LayerKind, Network, augmented, set_augmented
 
 from .config import CompressionConfig
-from .methods import QUANTIZERS, prune_mask, quantize_matrix
+from .methods import PRUNERS, QUANTIZERS, prune_mask, quantize_matrix
 from .storage import CODEBOOK_ENTRY_BITS, FLOAT_BITS
 
 __all__ = ["DEFAULT_BITS", "DEFAULT_DENSITIES", "Evaluate", "SensitivityError", "SensitivityResult",
@@ -177,6 +177,15 @@ def _with_densities(cfg: CompressionConfig, net: Network, dens: dict[str, float]
     return cfg.replace(layer_density={**cfg.layer_density, **{k: float(d) for k, d in dens.items()}})
 
 
+def _refuse_importance(cfg: CompressionConfig) -> None:
+    """The scan has no training data: refuse, in one line, a method that needs an importance."""
+    for what, name, method in (("prune_method", cfg.prune_method, PRUNERS.get(cfg.prune_method)),
+                               ("quantizer", cfg.quantizer, QUANTIZERS.get(cfg.quantizer))):
+        if method.importance is not None:
+            raise SensitivityError(f"{what} {name!r} needs the diagonal {method.importance} of the training loss, "
+                                   f"which the sensitivity analysis does not compute; scan with another {what}")
+
+
 def sensitivity_scan(net: Network, cfg: CompressionConfig, evaluate: Evaluate,
                      densities: Sequence[float] = DEFAULT_DENSITIES, bits: Sequence[int] = DEFAULT_BITS,
                      progress: bool = True) -> SensitivityResult:
@@ -192,6 +201,7 @@ def sensitivity_scan(net: Network, cfg: CompressionConfig, evaluate: Evaluate,
     """
     from tqdm import tqdm
 
+    _refuse_importance(cfg)
     dens = _check_densities(densities)
     bits_ = _check_bits(bits)
     work = net.copy()
@@ -320,6 +330,7 @@ def budget_recipe(net: Network, cfg: CompressionConfig, evaluate: Evaluate, max_
     estimated storage and compression rate (``estimated_*``, see :data:`RATE_NOTE`).
     """
     budget = _check_budget(max_drop_pct)
+    _refuse_importance(cfg)
     if scan is None:
         scan = sensitivity_scan(net, cfg, evaluate, progress=progress)
     names = [s.name for s in net.specs]

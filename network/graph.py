@@ -25,8 +25,7 @@ import numpy as np
 
 from arch.errors import ModelError
 
-from .ops import (FLOAT, avgpool, col2im, gelu, im2col, log_softmax, maxpool, maxpool_backward, sigmoid,
-                  softmax)
+from .ops import FLOAT, avgpool, gelu, im2col, log_softmax, maxpool, sigmoid, softmax
 
 __all__ = ["FLOAT", "HOST_OPS", "INPUT", "FloatArith", "LayerKind", "LayerSpec", "Network", "Node", "augmented",
            "expand_groups", "host_op", "init_params", "place_outputs", "receptive_fields", "set_augmented",
@@ -320,7 +319,7 @@ class Network:
 
     @property
     def is_chain(self) -> bool:
-        """A plain chain of stride-1 unpadded layers with fused ReLU and pooling (the numpy trainer's domain)."""
+        """A plain chain of stride-1 unpadded layers with fused ReLU and pooling (the built-in LeNets' form)."""
         return self.nodes is None and all(s.plain for s in self.specs)
 
     def spec(self, name: str) -> LayerSpec:
@@ -379,12 +378,11 @@ class Network:
                     env.pop(i, None)
         return last
 
-    def forward(self, x: np.ndarray, keep: bool = False):
-        """Logits for a batch ``x`` of shape (B, *input_shape). With ``keep`` (chain networks
-        only) the per-layer caches needed by :meth:`backward` are returned too."""
+    def forward(self, x: np.ndarray):
+        """Logits for a batch ``x`` of shape (B, *input_shape) (float32, numpy: the float
+        reference every other path is checked against; training runs in PyTorch,
+        network/torch_train.py)."""
         h = np.ascontiguousarray(x, dtype=FLOAT).reshape((x.shape[0],) + tuple(self.input_shape))
-        if keep:
-            return self._forward_chain(h)
 
         def layer(spec, node, h):
             W = expand_groups(self.params[spec.name].reshape(spec.n_out, -1), spec)
@@ -394,34 +392,6 @@ class Network:
 
         return self.run_graph(h, layer, FloatArith())
 
-    def _forward_chain(self, h: np.ndarray):
-        if not self.is_chain:
-            raise ModelError(f"{self.name}: the numpy trainer handles chains of plain layers only; "
-                             "this network trains through PyTorch")
-        caches = []
-        for spec in self.specs:
-            W, b = self.params[spec.name], self.params[spec.name + "_bias"]
-            if spec.kind is LayerKind.FC:
-                inp = h.reshape(h.shape[0], -1)
-                out = inp @ W.T + b
-                cache = [inp.shape, inp, h.shape]
-            else:
-                cols = im2col(h, W.shape[2], W.shape[3])          # (B, Ho, Wo, C*kh*kw)
-                out = cols @ W.reshape(W.shape[0], -1).T + b        # (B, Ho, Wo, O)
-                out = out.transpose(0, 3, 1, 2)                     # NCHW
-                cache = [h.shape, cols, None]
-            if spec.relu:
-                relu_mask = out > 0
-                out = out * relu_mask
-            else:
-                relu_mask = None
-            pool_idx = None
-            if spec.pool:
-                out, pool_idx = maxpool(out, spec.pool, True)
-            h = out
-            caches.append((spec, cache, relu_mask, pool_idx, out.shape))
-        return h, caches
-
     def predict(self, x: np.ndarray, batch: int = 1000) -> np.ndarray:
         return np.concatenate([self.forward(x[i:i + batch]).reshape(len(x[i:i + batch]), -1).argmax(1)
                                for i in range(0, len(x), batch)]) if len(x) else np.zeros(0, dtype=np.int64)
@@ -429,38 +399,6 @@ class Network:
     def error_pct(self, x: np.ndarray, y: np.ndarray) -> float:
         """Classification error in percent on (x, y)."""
         return float(100.0 * np.mean(self.predict(x) != y))
-
-    # --------------------------------------------------------------- backward
-    def backward(self, caches, dout: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of every parameter given d(loss)/d(logits)."""
-        grads: dict[str, np.ndarray] = {}
-        d = dout
-        for i in range(len(caches) - 1, -1, -1):
-            spec, cache, relu_mask, pool_idx, out_shape = caches[i]
-            W = self.params[spec.name]
-            if spec.pool:
-                d = maxpool_backward(d, pool_idx, spec.pool)
-            if relu_mask is not None:
-                d = d * relu_mask
-            need_dx = i > 0
-            if spec.kind is LayerKind.FC:
-                in_shape, inp, h_shape = cache
-                d2 = d.reshape(d.shape[0], -1)
-                grads[spec.name] = (d2.T @ inp).astype(FLOAT, copy=False)
-                grads[spec.name + "_bias"] = d2.sum(0)
-                if need_dx:
-                    d = (d2 @ W).reshape(h_shape)
-            else:
-                h_shape, cols, _ = cache
-                O, C, kh, kw = W.shape
-                dn = d.transpose(0, 2, 3, 1)                       # (B, Ho, Wo, O)
-                d2 = dn.reshape(-1, O)
-                grads[spec.name] = (d2.T @ cols.reshape(-1, cols.shape[-1])).reshape(W.shape)
-                grads[spec.name + "_bias"] = d2.sum(0)
-                if need_dx:
-                    dcols = (d2 @ W.reshape(O, -1)).reshape(dn.shape[:3] + (C, kh, kw))
-                    d = col2im(dcols, h_shape)
-        return grads
 
 
 def weights_only_input_shape(specs: list[LayerSpec]) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""The numpy operations of the network's forward and backward pass (network/graph.py).
+"""The numpy operations of the network's float forward pass (network/graph.py).
 
 Convolutions are computed as a matrix product over patches (:func:`im2col`), which is also how
 a conv layer maps onto a sparse matrix-vector machine: one output position is one product of
@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-__all__ = ["FLOAT", "avgpool", "col2im", "conv_out_size", "gelu", "im2col", "log_softmax", "maxpool",
-           "maxpool_backward", "pool_windows", "sigmoid", "softmax", "softmax_xent"]
+__all__ = ["FLOAT", "avgpool", "conv_out_size", "gelu", "im2col", "log_softmax", "maxpool", "pool_windows",
+           "sigmoid", "softmax"]
 
 FLOAT = np.float32
 
@@ -42,35 +42,15 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride=(1, 1), pads=(0, 0, 0, 0), di
     return np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(x.shape[0], win.shape[2], win.shape[3], -1)
 
 
-def col2im(dcols: np.ndarray, x_shape) -> np.ndarray:
-    """Adjoint of :func:`im2col` for stride 1 without padding; dcols is (B, Ho, Wo, C, kh, kw)."""
-    B, C, H, Wd = x_shape
-    _, Ho, Wo, _, kh, kw = dcols.shape
-    dx = np.zeros((B, C, H, Wd), dtype=FLOAT)
-    dct = dcols.transpose(0, 3, 4, 5, 1, 2)  # (B, C, kh, kw, Ho, Wo)
-    for i in range(kh):
-        for j in range(kw):
-            dx[:, :, i:i + Ho, j:j + Wo] += dct[:, :, i, j]
-    return dx
-
-
 def pool_windows(x: np.ndarray, kernel, stride, pads, value):
     """The pooling windows of (B, C, H, W) as (B, C, Ho, Wo, kh*kw)."""
     win = _windows(x, kernel[0], kernel[1], stride, pads, (1, 1), value)
     return win.reshape(win.shape[:4] + (-1,))
 
 
-def maxpool(x: np.ndarray, k, keep: bool = False, stride=None, pads=(0, 0, 0, 0)):
-    """Max pooling. ``k`` is the window (an int: square, stride = window, no padding, as the
-    built-in networks use it; then ``(out, (argmax, x.shape))`` is returned for the backward
-    pass when ``keep``), or a (kh, kw) pair with ``stride`` and ``pads`` (returns the output)."""
-    if isinstance(k, (int, np.integer)) and stride is None:
-        B, C, H, W = x.shape
-        Ho, Wo = H // k, W // k
-        xr = x[:, :, :Ho * k, :Wo * k].reshape(B, C, Ho, k, Wo, k).transpose(0, 1, 2, 4, 3, 5).reshape(
-            B, C, Ho, Wo, k * k)
-        idx = xr.argmax(-1) if keep else None
-        return xr.max(-1), (idx, x.shape)
+def maxpool(x: np.ndarray, k, stride, pads=(0, 0, 0, 0)):
+    """Max pooling over (kh, kw) windows ``k`` with ``stride`` and ``pads`` (``-inf``, or the
+    integer minimum, in the padding)."""
     kh, kw = k
     if tuple(stride) == (kh, kw) and not any(pads):         # tiling windows: a reshape, no copies
         B, C, H, W = x.shape
@@ -90,19 +70,6 @@ def avgpool(x: np.ndarray, k, stride, pads, count_include_pad: bool, divide):
         ones = np.ones((1, 1) + x.shape[2:], dtype=np.int64)
         counts = pool_windows(ones, k, stride, pads, 0).sum(-1)[0, 0]
     return divide(sums, counts)
-
-
-def maxpool_backward(d: np.ndarray, pool_idx, k: int) -> np.ndarray:
-    idx, x_shape = pool_idx
-    B, C, Ho, Wo = d.shape
-    g = np.zeros((B, C, Ho, Wo, k * k), dtype=FLOAT)
-    np.put_along_axis(g, idx[..., None], d[..., None], axis=-1)
-    g = g.reshape(B, C, Ho, Wo, k, k).transpose(0, 1, 2, 4, 3, 5).reshape(B, C, Ho * k, Wo * k)
-    if g.shape[2:] != tuple(x_shape[2:]):
-        full = np.zeros(x_shape, dtype=FLOAT)
-        full[:, :, :Ho * k, :Wo * k] = g
-        g = full
-    return g
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -126,14 +93,3 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     z = x - x.max(axis, keepdims=True)
     return z - np.log(np.exp(z).sum(axis, keepdims=True))
-
-
-def softmax_xent(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """Mean cross-entropy loss and its gradient w.r.t. the logits."""
-    z = logits - logits.max(1, keepdims=True)
-    e = np.exp(z)
-    p = e / e.sum(1, keepdims=True)
-    n = len(y)
-    loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
-    p[np.arange(n), y] -= 1.0
-    return loss, (p / n).astype(FLOAT, copy=False)

@@ -1,9 +1,6 @@
-"""The PyTorch trainer: any :class:`~network.graph.Network` (graph networks imported from ONNX
-included) as a ``torch.nn.Module``, and the training loop of :func:`network.train.train` on it.
-
-The numpy trainer (network/train.py) runs the backward pass of chain networks only
-(``net.is_chain``). Imported models have padded, strided, dilated or grouped convolutions,
-pooling and activation nodes, residual adds, ...; they train here, with autograd:
+"""The trainer: any :class:`~network.graph.Network` (the built-in LeNets, ``.npz`` weights and
+graph networks imported from ONNX) as a ``torch.nn.Module``, and the training loop of
+:func:`network.train.train` on it, with the gradients from autograd:
 
 - :func:`to_torch`: a module that computes exactly :meth:`Network.forward` (float32) with
   torch operations: ``F.conv2d`` (asymmetric padding through ``F.pad``, stride, dilation,
@@ -12,10 +9,10 @@ pooling and activation nodes, residual adds, ...; they train here, with autograd
   (pooling with asymmetric pads through ``F.pad``, ``-inf`` for max pooling; a chain's fused
   max-pool is a ``maxpool`` node of :attr:`Network.graph`). Its parameters are named after
   the network's (:meth:`TorchNetwork.param`).
-- :func:`train_torch`: the same loop, semantics and return value as :func:`network.train.train`
-  (SGD with momentum ``v = m v - lr g; p += v``, cosine learning-rate decay, weight decay on
-  weights only, masked retraining, centroid fine-tuning, ``augment_shift``, the same numpy
-  random stream for the batch order and the shifts), with the gradients from autograd. The
+- :func:`train_torch`: the loop behind :func:`network.train.train` (SGD with momentum
+  ``v = m v - lr g; p += v``, cosine learning-rate decay, weight decay on weights only, masked
+  retraining, centroid fine-tuning, ``augment_shift``, a numpy random stream for the batch
+  order and the shifts), with the gradients from autograd. The
   loss is the cross-entropy of the logits; a graph that ends in ``softmax`` or ``logsoftmax``
   over its last axis is trained on the tensor before that node (cross-entropy of those logits
   is the NLL of the log-softmax output), since the cross-entropy of probabilities would be wrong.
@@ -116,8 +113,13 @@ def _module_class():
                 return _host_op(torch, F, final, [pre])
             return last
 
+        #: The trainer's :class:`network.train.TrainHooks` while it trains, else None.
+        hooks = None
+
         def _layer(self, spec: LayerSpec, node: Node, h):
             W, b = self.param(spec.name), self.param(spec.name + "_bias")
+            if self.hooks is not None:
+                W, b = self.hooks.weight(spec.name, W), self.hooks.weight(spec.name + "_bias", b)
             if spec.kind is LayerKind.FC:
                 X = h if node.attrs.get("per_position") else h.reshape(h.shape[0], -1)
                 if X.shape[-1] != spec.fan_in:
@@ -220,7 +222,7 @@ def train_torch(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: 
                 masks: dict[str, np.ndarray] | None = None,
                 quant: dict[str, QuantState] | None = None,
                 augment_shift: int = 0, progress: bool = True, desc: str = "train",
-                threads: int | None = 1) -> list[dict]:
+                threads: int | None = 1, hooks=None) -> list[dict]:
     """:func:`network.train.train` through PyTorch, for any network (chain or graph).
 
     Same arguments, semantics and return value (one ``{"epoch", "loss"}`` dict per epoch with
@@ -235,7 +237,7 @@ def train_torch(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: 
 
     The trained parameters are written back into ``net.params`` (float32, same shapes; quantized
     layers as ``centroids[idx]``). Deterministic for ``seed``: the batch order and shifts come
-    from ``np.random.default_rng(seed)`` as in the numpy trainer, and ``torch.manual_seed(seed)``.
+    from ``np.random.default_rng(seed)`` (:class:`network.train.Schedule`), and ``torch.manual_seed(seed)``.
 
     ``threads``: torch's intra-op threads while training (restored afterwards; None keeps the
     current setting). One thread by default: the networks are small, a single thread makes the
@@ -250,21 +252,27 @@ def train_torch(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: 
     try:
         return _train(torch, net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       batch_size=batch_size, seed=seed, masks=masks, quant=quant, augment_shift=augment_shift,
-                      progress=progress, desc=desc)
+                      progress=progress, desc=desc, hooks=hooks)
     finally:
         if threads is not None:
             torch.set_num_threads(before)
 
 
 def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, batch_size, seed, masks, quant,
-           augment_shift, progress, desc) -> list[dict]:
+           augment_shift, progress, desc, hooks) -> list[dict]:
     F = torch.nn.functional
+
+    def xent(out, yt):
+        return F.cross_entropy(out.reshape(out.shape[0], -1), yt)
 
     masks, quant = start_state(net, masks, quant)
     torch.manual_seed(seed)
     module = to_torch(net)
     module.train()
+    module.hooks = hooks
     params = dict(module.named_net_params())
+    extra = dict(hooks.extra_params(torch)) if hooks is not None else {}
+    extra_vel = {k: torch.zeros_like(p) for k, p in extra.items()}
     bias_keys = {s.name + "_bias" for s in net.specs}
     quant_keys = {k for name in quant for k in (name, name + "_bias")}
     unknown = [k for k in list(masks) + list(quant_keys) if k not in params]
@@ -293,8 +301,16 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
         xt = torch.from_numpy(np.ascontiguousarray(xb, dtype=FLOAT))
         yt = torch.from_numpy(np.asarray(yb, dtype=np.int64))
         out = module(xt, logits=True)
-        loss = F.cross_entropy(out.reshape(out.shape[0], -1), yt)
-        grads = dict(zip(order, torch.autograd.grad(loss, [params[k] for k in order], allow_unused=True)))
+        if hooks is None:
+            loss = xent(out, yt)
+        else:
+            loss = hooks.loss(out, yt, xt, xent)
+            pen = hooks.penalty(params)
+            if pen is not None:
+                loss = loss + pen
+        wrt = [params[k] for k in order] + list(extra.values())
+        g_all = torch.autograd.grad(loss, wrt, allow_unused=True)
+        grads = dict(zip(order, g_all[:len(order)]))
         sched.record(float(loss.item()))
         with torch.no_grad():
             for k, p in plain.items():
@@ -325,12 +341,21 @@ def _train(torch, net: Network, x, y, *, epochs, lr, momentum, weight_decay, bat
                 aug = c[idx]
                 W.copy_(aug[:, :-1].reshape(W.shape))
                 b.copy_(aug[:, -1])
+            for (k, p), g in zip(extra.items(), g_all[len(order):]):
+                if g is not None:
+                    extra_vel[k].mul_(mom).sub_(cur_lr * g)
+                    p.add_(extra_vel[k])
+            if hooks is not None:
+                hooks.after_step(params)
+                for k, m in mask_t.items():      # masks hold whatever the hook did
+                    params[k].masked_fill_(~m, 0.0)
+    module.hooks = None
     # write back: plain parameters as float32 copies, quantized layers as centroids[idx] (apply_quant)
     for k, p in plain.items():
         new = p.detach().numpy().astype(FLOAT, copy=True).reshape(np.shape(net.params[k]))
         old = net.params[k]
         if isinstance(old, np.ndarray) and old.dtype == FLOAT and old.flags.writeable:
-            np.copyto(old, new)          # in place, as the numpy trainer updates
+            np.copyto(old, new)          # in place: callers may hold the arrays
         else:
             net.params[k] = new
     for name, q in quant.items():

@@ -1,6 +1,8 @@
-"""The trainer: SGD with momentum and cosine decay for a :class:`~network.graph.Network`.
+"""The trainer's entry point and the state it shares with the PyTorch loop.
 
-One loop serves the three trainings Deep Compression needs:
+One trainer serves every network (the built-in LeNets, imported ONNX graphs, ``.npz`` weights)
+and every training Deep Compression needs; :func:`train` runs it (network/torch_train.py,
+PyTorch, the CPU build):
 
 - the float **baseline**;
 - **masked retraining** after pruning: gradients and weights of pruned connections are forced
@@ -8,6 +10,9 @@ One loop serves the three trainings Deep Compression needs:
 - **centroid fine-tuning** after quantization: each layer's weights are ``centroids[idx]``; the
   gradient of centroid k is the sum of the gradients of the weights (and bias entries) whose
   index is k (Deep Compression, Eq. 3); centroid 0 is the pruned value and stays exactly 0.
+
+This module holds what does not need torch (the batch schedule, the shared-weight state, the
+mask checks), so importing it never imports torch.
 """
 from __future__ import annotations
 
@@ -16,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import FLOAT, Network, set_augmented
-from .ops import softmax_xent
+from .graph import FLOAT, Network
 
 
 @dataclass
@@ -36,6 +40,37 @@ class QuantState:
 _ROWS_CHUNK_VALUES = 1 << 22
 
 
+class TrainHooks:
+    """What a compression method adds to the one trainer (network/torch_train.py): every method
+    trains through :func:`train`, and one that needs more than masked retraining or centroid
+    fine-tuning passes an instance of a subclass as ``hooks``. Each method receives torch tensors;
+    the defaults change nothing.
+
+    - :meth:`extra_params`: tensors trained with the weights by the same SGD (no weight decay, no
+      masks), e.g. learned quantization scales;
+    - :meth:`weight`: the weight tensor the forward pass uses for a parameter (quantization with a
+      straight-through estimator: ``w + (q(w) - w).detach()``);
+    - :meth:`penalty`: a term added to the mean cross-entropy (L1, group lasso, a prior);
+    - :meth:`loss`: the whole loss of a batch (knowledge distillation);
+    - :meth:`after_step`: runs after each update, under ``torch.no_grad()`` (clipping, rounding).
+    """
+
+    def extra_params(self, torch) -> dict:
+        return {}
+
+    def weight(self, key: str, w):
+        return w
+
+    def penalty(self, params: dict):
+        return None
+
+    def loss(self, logits, y, x, default):
+        return default(logits, y)
+
+    def after_step(self, params: dict) -> None:
+        pass
+
+
 def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
     """Write ``centroids[idx]`` into the network's weights and biases (as
     :func:`~network.graph.set_augmented` of it), a block of rows at a time: the memory beyond the
@@ -52,7 +87,7 @@ def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
 
 
 def start_state(net: Network, masks, quant) -> tuple[dict, dict]:
-    """What both trainers do first: the shared weights written in, the masks applied; returns
+    """What training does first: the shared weights written in, the masks applied; returns
     ``(masks, quant)`` as dicts (empty when not given)."""
     masks = masks or {}
     quant = quant or {}
@@ -72,72 +107,30 @@ def train(net: Network, x: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
           weight_decay: float, batch_size: int, seed: int,
           masks: dict[str, np.ndarray] | None = None,
           quant: dict[str, QuantState] | None = None,
-          augment_shift: int = 0, progress: bool = True, desc: str = "train") -> list[dict]:
-    """Train ``net`` in place with SGD + momentum and a cosine learning-rate decay.
-
-    One entry point for every network: a chain (``net.is_chain``: the built-in LeNets, ``.npz``
-    weights) trains here with the numpy backward pass; any other network (an imported ONNX
-    graph with padded / strided / grouped convolutions, pooling nodes, residual adds, ...)
-    trains through PyTorch with the same semantics (:func:`network.torch_train.train_torch`;
-    torch is imported only then).
+          augment_shift: int = 0, progress: bool = True, desc: str = "train",
+          hooks: TrainHooks | None = None) -> list[dict]:
+    """Train ``net`` in place with SGD + momentum and a cosine learning-rate decay, in PyTorch
+    (:func:`network.torch_train.train_torch`, one thread, deterministic for ``seed``).
 
     - ``masks``: pruned connections (False) get zero gradient and stay exactly 0.
     - ``quant``: those layers train only their centroids; the gradient of
       centroid k is the sum of the gradients of the entries of ``[W | b]`` whose
       index is k, and centroid 0 (pruned) never moves.
-
     - ``augment_shift``: each training image is shifted by a random offset of
       up to that many pixels in x and y (zero fill), drawn per sample.
+    - ``hooks``: a method's additions (:class:`TrainHooks`).
 
     Returns one dict per epoch with the mean training loss.
     """
-    if not net.is_chain:
-        from .torch_train import train_torch
+    from .torch_train import train_torch
 
-        return train_torch(net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                           batch_size=batch_size, seed=seed, masks=masks, quant=quant,
-                           augment_shift=augment_shift, progress=progress, desc=desc)
-    masks, quant = start_state(net, masks, quant)
-    vel = {k: np.zeros_like(v) for k, v in net.params.items()}
-    cvel = {k: np.zeros_like(q.centroids) for k, q in quant.items()}
-    quant_keys = {k for name in quant for k in (name, name + "_bias")}
-    sched = Schedule(x, y, epochs=epochs, batch_size=batch_size, lr=lr, rng=np.random.default_rng(seed),
-                     augment_shift=augment_shift, progress=progress, desc=desc)
-    for xb, yb, cur_lr in sched:
-        logits, caches = net.forward(xb, keep=True)
-        loss, d = softmax_xent(logits, yb)
-        sched.record(loss)
-        grads = net.backward(caches, d)
-        for k, g in grads.items():
-            if k in quant_keys:
-                continue
-            if weight_decay and not k.endswith("_bias"):
-                g = g + FLOAT(weight_decay) * net.params[k]
-            if k in masks:
-                g = g * masks[k]
-            v = vel[k]
-            v *= FLOAT(momentum)
-            v -= cur_lr * g
-            net.params[k] += v
-            if k in masks:
-                net.params[k] *= masks[k]
-        for name, q in quant.items():
-            W = net.params[name]
-            gaug = np.concatenate([grads[name].reshape(W.shape[0], -1), grads[name + "_bias"][:, None]], axis=1)
-            gc = np.bincount(q.idx.ravel(), weights=gaug.ravel().astype(np.float64),
-                             minlength=len(q.centroids)).astype(FLOAT)
-            gc[0] = 0.0
-            cv = cvel[name]
-            cv *= FLOAT(momentum)
-            cv -= cur_lr * gc
-            q.centroids += cv
-            q.centroids[0] = 0.0
-            set_augmented(net, name, q.centroids[q.idx])
-    return sched.history
+    return train_torch(net, x, y, epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                       batch_size=batch_size, seed=seed, masks=masks, quant=quant, augment_shift=augment_shift,
+                       progress=progress, desc=desc, hooks=hooks)
 
 
 class Schedule:
-    """The mini-batch schedule both trainers share (this one and network/torch_train.py).
+    """The trainer's mini-batch schedule.
 
     Iterating gives ``(xb, yb, lr_t)`` for every step of every epoch: the samples in a fresh
     permutation per epoch (from ``rng``), each image shifted by up to ``augment_shift`` pixels
@@ -210,4 +203,4 @@ def check_masks_hold(net: Network, masks: dict[str, np.ndarray]) -> bool:
     return True
 
 
-__all__ = ["QuantState", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]
+__all__ = ["QuantState", "TrainHooks", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]

@@ -4,6 +4,10 @@
   and :data:`PRUNERS`, keyed by ``CompressionConfig.quantizer`` / ``prune_method``;
 - :mod:`.kmeans`: exact 1-D k-means and the ``kmeans`` quantizer (Deep Compression, Sec. 3);
 - :mod:`.magnitude`: magnitude pruning, the ``density`` and ``threshold`` pruners (Han et al.);
+- :mod:`.hessian`: the diagonal Fisher / Hessian of the training loss (:func:`.hessian.diag_importance`),
+  the ``hessian_kmeans`` quantizer (Choi et al., ICLR 2017) and the ``obd`` pruner (LeCun et al.);
+- :mod:`.structured`, :mod:`.lowrank`: the structural transforms of :data:`TRANSFORMS`
+  (``CompressionConfig.structure``): L1-norm filter pruning, neuron merging, SVD factorization;
 - :func:`share_values`, :func:`quantize_matrix`, :func:`prune_mask`: what the pipelines call.
 
 May import arch, network and numpy.
@@ -14,9 +18,10 @@ import numpy as np
 
 from network.train import QuantState
 
-from .registry import PRUNERS, QUANTIZERS, Pruner, Quantizer
+from .registry import PRUNERS, QUANTIZERS, TRANSFORMS, Pruner, Quantizer, Transform
 
-__all__ = ["PRUNERS", "QUANTIZERS", "Pruner", "Quantizer", "index_dtype", "prune_mask", "quantize_matrix",
+__all__ = ["PRUNERS", "QUANTIZERS", "TRANSFORMS", "Pruner", "Quantizer", "Transform", "index_dtype", "prune_mask",
+           "quantize_matrix",
            "share_values"]
 
 
@@ -25,8 +30,18 @@ def index_dtype(bits: int):
     return np.uint8 if bits <= 8 else np.uint16
 
 
-def share_values(values: np.ndarray, bits: int, cfg) -> tuple[np.ndarray, np.ndarray]:
+def _needs(kind: str, name: str, what: str):
+    from arch.configio import ConfigError
+    return ConfigError(f"{kind} {name!r} needs the {what} of the training loss, computed from training data; "
+                       f"give training data (or choose another {kind})")
+
+
+def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Share nonzero ``values`` with the recipe's quantizer (``cfg.quantizer``).
+
+    ``importance`` (one per value) is passed on to a quantizer that asks for it
+    (:attr:`Quantizer.importance`); such a quantizer without it raises ConfigError.
 
     Returns ``(codes, centroids)`` as :meth:`Quantizer.share`, checked: codes in
     ``1 .. 2**bits - 1`` and ``centroids[0] == 0``. A shared value that is exactly 0 would
@@ -38,7 +53,15 @@ def share_values(values: np.ndarray, bits: int, cfg) -> tuple[np.ndarray, np.nda
     vals = np.asarray(values, dtype=np.float64)
     if vals.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(1 << bits, dtype=np.float32)
-    codes, centroids = q.share(vals, bits, cfg)
+    if q.importance is None:
+        codes, centroids = q.share(vals, bits, cfg)
+    else:
+        if importance is None:
+            raise _needs("quantizer", cfg.quantizer, f"diagonal {q.importance}")
+        imp = np.asarray(importance, dtype=np.float64).ravel()
+        if imp.shape != vals.shape:
+            raise ValueError(f"importance has {imp.size} values for {vals.size} weights")
+        codes, centroids = q.share(vals, bits, cfg, importance=imp)
     codes = np.asarray(codes)
     centroids = np.array(centroids, dtype=np.float32)
     if codes.shape != vals.shape or centroids.shape != (1 << bits,) or centroids[0] != 0 \
@@ -52,26 +75,44 @@ def share_values(values: np.ndarray, bits: int, cfg) -> tuple[np.ndarray, np.nda
     return codes, centroids
 
 
-def quantize_matrix(aug: np.ndarray, bits: int, cfg) -> QuantState:
+def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None) -> QuantState:
     """Weight-share one layer's augmented matrix ``[W | b]`` with the recipe's quantizer.
+
+    ``importance``: the per-entry importance (same shape as ``aug``; only its entries where
+    ``aug != 0`` are used) for a quantizer that asks for it (:attr:`Quantizer.importance`).
 
     Returns ``QuantState(idx, centroids)`` with ``centroids[0] == 0`` and ``idx == 0`` exactly
     where ``aug == 0``; ``centroids[idx]`` is the quantized matrix.
     """
     nz = aug != 0
-    codes, centroids = share_values(aug[nz], bits, cfg)
+    if importance is not None and np.shape(importance) != aug.shape:
+        raise ValueError(f"importance of shape {np.shape(importance)} for [W | b] of shape {aug.shape}")
+    codes, centroids = share_values(aug[nz], bits, cfg, None if importance is None else np.asarray(importance)[nz])
     idx = np.zeros(aug.shape, dtype=index_dtype(bits))   # after the sharing: not alive during its peak
     idx[nz] = codes.astype(idx.dtype)
     return QuantState(idx=idx, centroids=centroids)
 
 
-def prune_mask(w: np.ndarray, layer: str, cfg, fraction: float = 1.0) -> np.ndarray:
-    """The mask of one layer with the recipe's pruner (``cfg.prune_method``); see :meth:`Pruner.mask`."""
-    m = np.asarray(PRUNERS.get(cfg.prune_method).mask(w, layer, cfg, fraction), dtype=bool)
+def prune_mask(w: np.ndarray, layer: str, cfg, fraction: float = 1.0,
+               importance: np.ndarray | None = None) -> np.ndarray:
+    """The mask of one layer with the recipe's pruner (``cfg.prune_method``); see :meth:`Pruner.mask`.
+    ``importance`` (shape of ``w``) is passed on to a pruner that asks for it; such a pruner
+    without it raises ConfigError."""
+    p = PRUNERS.get(cfg.prune_method)
+    if p.importance is None:
+        m = p.mask(w, layer, cfg, fraction)
+    else:
+        if importance is None:
+            raise _needs("prune_method", cfg.prune_method, f"diagonal {p.importance}")
+        imp = np.asarray(importance)
+        if imp.size != w.size:
+            raise ValueError(f"importance of shape {imp.shape} for weights {w.shape} of layer {layer}")
+        m = p.mask(w, layer, cfg, fraction, importance=imp.reshape(w.shape))
+    m = np.asarray(m, dtype=bool)
     if m.shape != w.shape:
         raise ValueError(f"pruner {cfg.prune_method!r} returned a mask of shape {m.shape} for weights {w.shape}")
     return m
 
 
 # the built-in methods register themselves
-from . import kmeans, magnitude  # noqa: E402,F401  (after the names they import)
+from . import hessian, kmeans, lowrank, magnitude, structured  # noqa: E402,F401  (after the names they import)

@@ -26,7 +26,7 @@ from arch.registry import Registry
 if TYPE_CHECKING:
     from ..config import CompressionConfig
 
-__all__ = ["Quantizer", "Pruner", "QUANTIZERS", "PRUNERS"]
+__all__ = ["Quantizer", "Pruner", "Transform", "QUANTIZERS", "PRUNERS", "TRANSFORMS"]
 
 
 class Quantizer:
@@ -40,15 +40,22 @@ class Quantizer:
 
     #: Whether centroid fine-tuning applies to this method's codebooks.
     finetune: bool = True
+    #: The per-weight importance the method needs (``"fisher"`` or ``"hessian"``, see
+    #: :func:`compress.methods.hessian.diag_importance`), or None. The pipeline computes it from
+    #: training data and passes it to :meth:`share` as ``importance``.
+    importance: str | None = None
 
     def bits_for(self, cfg: "CompressionConfig", layer: str, kind) -> int:
         """Codebook index bits of a layer (entry 0 included); by default the recipe's bits."""
         return cfg.bits_for(layer, kind)
 
-    def share(self, values: np.ndarray, bits: int, cfg: "CompressionConfig") -> tuple[np.ndarray, np.ndarray]:
+    def share(self, values: np.ndarray, bits: int, cfg: "CompressionConfig",
+              importance: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Share ``values`` (1-D float64, all nonzero) in a ``2**bits``-entry codebook.
 
-        Returns ``(codes, centroids)``: integer codes in ``1 .. 2**bits - 1``, one per value, and
+        ``importance``: one value per entry of ``values`` (its diagonal Fisher or Hessian), given
+        only to a quantizer whose :attr:`importance` is set; the others may leave the argument out
+        of their signature. Returns ``(codes, centroids)``: integer codes in ``1 .. 2**bits - 1``, one per value, and
         the float32 codebook of ``2**bits`` entries with ``centroids[0] == 0``.
         """
         raise NotImplementedError
@@ -57,13 +64,40 @@ class Quantizer:
 class Pruner:
     """Which connections of a layer survive: a boolean mask over its weights."""
 
-    def mask(self, w: np.ndarray, layer: str, cfg: "CompressionConfig", fraction: float = 1.0) -> np.ndarray:
+    #: The per-weight importance the method needs (``"fisher"`` or ``"hessian"``), or None; the
+    #: pipeline computes it once per pruning iteration and passes it to :meth:`mask`.
+    importance: str | None = None
+
+    def mask(self, w: np.ndarray, layer: str, cfg: "CompressionConfig", fraction: float = 1.0,
+             importance: np.ndarray | None = None) -> np.ndarray:
         """The mask (True = kept) of weights ``w`` of ``layer`` at ``fraction`` (0..1] of the way
-        through the pruning schedule (``prune_iterations`` steps)."""
+        through the pruning schedule (``prune_iterations`` steps). ``importance`` (shape of ``w``)
+        is given only to a pruner whose :attr:`importance` is set."""
         raise NotImplementedError
+
+
+class Transform:
+    """A change of the network's structure before pruning: whole neurons or filters removed, or a
+    layer split in two. Returns a new network (the input is not modified); the pipeline retrains
+    it (``retrain_epochs``) when it has training data."""
+
+    def apply(self, net, cfg: "CompressionConfig", log=print):
+        """The transformed :class:`network.graph.Network` of ``net`` under the recipe ``cfg``;
+        ``log`` gets one line for each layer the method leaves whole, and why."""
+        raise NotImplementedError
+
+
+class NoTransform(Transform):
+    """``structure = "none"``: the network as it is."""
+
+    def apply(self, net, cfg, log=print):
+        return net
 
 
 #: Quantizers by name (``CompressionConfig.quantizer``).
 QUANTIZERS: Registry[Quantizer] = Registry("quantizer", builtins=("compress.methods",))
 #: Pruners by name (``CompressionConfig.prune_method``).
 PRUNERS: Registry[Pruner] = Registry("pruning method", builtins=("compress.methods",))
+#: Structural transforms by name (``CompressionConfig.structure``).
+TRANSFORMS: Registry[Transform] = Registry("structure transform", builtins=("compress.methods",))
+TRANSFORMS.register("none", NoTransform())

@@ -147,7 +147,7 @@ def _compress(args, progress: bool, steps):
     """The compression of :func:`cmd_compress`, each long part a step of ``steps``. Returns
     ``(model, recipe, machine, out, storage report, imported network or None, extra, stage seconds)``."""
     from compress.config import CompressionConfig
-    from compress.pipeline import COMPRESS_STEPS, compress_builtin, compress_network, storage_report, weight_error
+    from compress.pipeline import compress_builtin, compress_steps, compress_network, storage_report, weight_error
     from compress.recipes import default_recipe
     from network.data import data_from_dataset
 
@@ -164,7 +164,7 @@ def _compress(args, progress: bool, steps):
             ds = load_mnist(args.data_dir, progress=progress)
             data = data_from_dataset(ds)
         from network import models
-        steps.set_total(2 + COMPRESS_STEPS + len(models.build(args.model, seed=0).specs) + 1)
+        steps.set_total(2 + compress_steps(ccfg) + len(models.build(args.model, seed=0).specs) + 1)
         log(f"data: {ds.source} ({len(data.x_train)} train, {len(data.x_test)} test images"
             f"{'' if ds.is_standard_mnist else ', not the standard MNIST files'})")
         stages["load_s"] = time.time() - t
@@ -182,7 +182,7 @@ def _compress(args, progress: bool, steps):
             net = _imported_network(args)
         stages["import_s"] = time.time() - t
         scan_steps = (args.sensitivity or args.max_accuracy_drop is not None) + (args.max_accuracy_drop is not None)
-        steps.set_total(1 + scan_steps + COMPRESS_STEPS + len(net.specs) + 2)
+        steps.set_total(1 + scan_steps + compress_steps(ccfg) + len(net.specs) + 2)
         log(f"{'--onnx ' + str(args.onnx) if args.onnx else '--weights ' + str(args.weights)}: {len(net.specs)} "
             f"weight layers, {net.n_weights:,} weights, input {tuple(net.input_shape)}, "
             f"{sum(1 for n in net.graph if n.op not in ('fc', 'conv'))} operations between layers "

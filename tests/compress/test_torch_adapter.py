@@ -16,7 +16,6 @@ from compress import torch_adapter as ta  # noqa: E402
 from compress.config import CompressionConfig  # noqa: E402
 from compress.pipeline import prune_masks  # noqa: E402
 from network.graph import augmented  # noqa: E402
-from network.ops import softmax_xent  # noqa: E402
 from tests.network.test_torch_import import X_CNN, X_MLP, Y, cnn, mlp, run_python, tout  # noqa: E402
 
 
@@ -99,18 +98,12 @@ def test_quantized_training_shares_weights_and_sums_gradients():
             w.retain_grad()
             b.retain_grad()
         F.cross_entropy(m(xt), yt).backward()
-    logits, caches = net0.forward(X_MLP, keep=True)
-    _, dlogits = softmax_xent(logits, Y)
-    ngrads = net0.backward(caches, dlogits)  # the numpy engine's gradients
     for k, q in quant.items():
         w, b = eff[k]
         gaug = torch.cat([w.grad.reshape(w.shape[0], -1), b.grad[:, None]], 1).numpy()
         manual = np.bincount(q.idx.ravel(), weights=gaug.ravel().astype(np.float64), minlength=len(q.centroids))
         got = ta.module_codebook(m, k).free.grad.numpy()
         np.testing.assert_allclose(got, manual[1:], rtol=1e-5, atol=1e-7)
-        naug = np.concatenate([ngrads[k].reshape(q.idx.shape[0], -1), ngrads[k + "_bias"][:, None]], 1)
-        numpy_rule = np.bincount(q.idx.ravel(), weights=naug.ravel().astype(np.float64), minlength=len(q.centroids))
-        np.testing.assert_allclose(got, numpy_rule[1:], rtol=1e-4, atol=1e-6)
 
     m.zero_grad()
     sgd_steps(m, X_MLP, Y, steps=5)
