@@ -58,7 +58,13 @@ class CompressionConfig(ConfigMixin):
     denser layers or fewer bits need a smaller scale.
 
     Training: SGD with momentum and cosine decay; ``augment_shift`` shifts
-    training images by up to that many pixels (0 = no augmentation).
+    training images by up to that many pixels (0 = no augmentation). A method that trains with a
+    penalty (L1, group lasso, a prior) trains ``penalty_epochs`` with it, of strength ``penalty``,
+    before each pruning step; a quantizer that trains through quantized weights (a
+    straight-through estimator) trains ``qat_epochs`` before its weights are shared. ``distill``:
+    every retraining learns from the float model as a teacher too (Hinton et al.: the loss is
+    ``distill_alpha`` x T^2 x KL of the softened outputs at temperature ``distill_temperature``
+    plus ``1 - distill_alpha`` x the cross-entropy of the labels).
 
     Storage form: relative indices of ``conv_rel_bits`` / ``fc_rel_bits``
     with filler zeros; weight and relative indices are Huffman-coded (the
@@ -79,6 +85,8 @@ class CompressionConfig(ConfigMixin):
     layer_quality: dict[str, float] = field(default_factory=dict)
     prune_iterations: int = 1
     retrain_epochs: int = 4
+    penalty: float = 1e-4
+    penalty_epochs: int = 0
     # trained quantization
     quantizer: str = "kmeans"
     conv_bits: int = 8
@@ -88,6 +96,7 @@ class CompressionConfig(ConfigMixin):
     kmeans_max_iter: int = 1000
     kmeans_relocate: bool = False
     importance_samples: int = 1000
+    qat_epochs: int = 0
     finetune_epochs: int = 2
     # Deep Compression storage form + Huffman
     conv_rel_bits: int = 8
@@ -101,6 +110,9 @@ class CompressionConfig(ConfigMixin):
     momentum: float = 0.9
     weight_decay: float = 1e-4
     augment_shift: int = 0
+    distill: bool = False
+    distill_temperature: float = 4.0
+    distill_alpha: float = 0.9
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -131,6 +143,7 @@ class CompressionConfig(ConfigMixin):
         for k, v in self.layer_quality.items():
             check(isinstance(v, float) and 0.0 <= v <= 10.0,
                   f"layer_quality.{k} = {v!r} is not allowed; use a number in [0, 10]")
+        check(isinstance(self.distill, bool), f"distill = {self.distill!r} is not allowed; use true or false")
         check(isinstance(self.kmeans_relocate, bool),
               f"kmeans_relocate = {self.kmeans_relocate!r} is not allowed; use true or false")
         for name in ("conv_bits", "fc_bits"):
@@ -145,11 +158,13 @@ class CompressionConfig(ConfigMixin):
         for name, lo, hi in (("prune_iterations", 1, 20), ("retrain_epochs", 0, 1000),
                              ("finetune_epochs", 0, 1000), ("baseline_epochs", 0, 1000),
                              ("kmeans_max_iter", 1, 100000), ("batch_size", 1, 65536),
-                             ("augment_shift", 0, 8), ("importance_samples", 1, 60000)):
+                             ("augment_shift", 0, 8), ("importance_samples", 1, 60000),
+                             ("penalty_epochs", 0, 1000), ("qat_epochs", 0, 1000)):
             v = getattr(self, name)
             check(isinstance(v, int) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use an integer in {lo}..{hi}")
         for name, lo, hi in (("learning_rate", 0.0, 10.0), ("retrain_lr_scale", 0.0, 10.0),
-                             ("momentum", 0.0, 0.999), ("weight_decay", 0.0, 1.0)):
+                             ("momentum", 0.0, 0.999), ("weight_decay", 0.0, 1.0), ("penalty", 0.0, 100.0),
+                             ("distill_temperature", 0.1, 100.0), ("distill_alpha", 0.0, 1.0)):
             v = getattr(self, name)
             check(isinstance(v, float) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use a number in [{lo}, {hi}]")
         check(self.finetune_lr_scale is None or (isinstance(self.finetune_lr_scale, float)

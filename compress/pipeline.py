@@ -23,7 +23,7 @@ from arch.fileio import atomic_write_bytes, load_arrays
 from network import models
 from network.data import TrainData
 from network.graph import Network, augmented
-from network.train import QuantState, apply_quant, check_masks_hold, train
+from network.train import QuantState, apply_quant, chain_hooks, check_masks_hold, train
 
 from .config import CompressionConfig
 from .methods import PRUNERS, QUANTIZERS, prune_mask, quantize_matrix
@@ -96,14 +96,16 @@ def _importance(net: Network, cfg: CompressionConfig, data: TrainData | None, ki
 
 def prune_masks(net: Network, cfg: CompressionConfig, fraction: float = 1.0,
                 previous: dict[str, np.ndarray] | None = None, *, data: TrainData | None = None,
-                importance: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                importance: dict[str, np.ndarray] | None = None, hooks=None) -> dict[str, np.ndarray]:
     """Masks for every weight layer with the recipe's pruner (biases are never pruned). A
     connection pruned earlier stays pruned (``previous``).
 
     A pruner that asks for an importance (:attr:`Pruner.importance`, e.g. ``obd``) gets each
     layer's W part of ``importance`` (``{layer: [W | b] array}``, :func:`diag_importance`), which
     is computed here from ``data`` (``cfg.importance_samples`` training samples, at the current
-    weights with ``previous`` applied) when not given; without either, ConfigError."""
+    weights with ``previous`` applied) when not given; without either, ConfigError. A pruner whose
+    ``wants_hooks`` is true gets its own :meth:`Pruner.train_hooks` object as ``hooks`` (the state
+    its training learned, e.g. per-weight dropout rates)."""
     pruner = PRUNERS.get(cfg.prune_method)
     if pruner.importance is not None and importance is None:
         work = net
@@ -118,7 +120,8 @@ def prune_masks(net: Network, cfg: CompressionConfig, fraction: float = 1.0,
         if previous is not None and s.name in previous:
             w = w * previous[s.name]
         imp = None if pruner.importance is None else importance[s.name][:, :-1].reshape(w.shape)
-        m = prune_mask(w, s.name, cfg, fraction, importance=imp)
+        extra = {"hooks": hooks} if getattr(pruner, "wants_hooks", False) else {}
+        m = prune_mask(w, s.name, cfg, fraction, importance=imp, **extra)
         if previous is not None and s.name in previous:
             m &= previous[s.name]
         masks[s.name] = m
@@ -136,7 +139,7 @@ def density_text(masks: dict[str, np.ndarray]) -> str:
 
 
 def step_structure(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
-                   log: Log = print) -> tuple[Network, CompressionConfig]:
+                   log: Log = print, hooks=None) -> tuple[Network, CompressionConfig]:
     """The recipe's structural transform (``cfg.structure``, compress/methods/: whole neurons or
     filters removed, or fc layers factorized), then ``retrain_epochs`` of retraining when data is
     given. Returns the new network (``net`` is not modified) and the recipe for it: the per-layer
@@ -149,7 +152,7 @@ def step_structure(net: Network, cfg: CompressionConfig, data: TrainData | None,
                        if s.name not in layers0 or s.shape != net.spec(s.name).shape)
     log(f"structure {cfg.structure}: {n0:,} -> {out.n_weights:,} weights" + (f" ({shapes})" if shapes else ""))
     if data is not None and cfg.retrain_epochs > 0 and out is not net:
-        train(out, data.x_train, data.y_train, progress=progress, desc=f"{cfg.structure} retrain",
+        train(out, data.x_train, data.y_train, progress=progress, desc=f"{cfg.structure} retrain", hooks=hooks,
               **_opt(cfg, cfg.retrain_epochs, cfg.retrain_lr_scale, 50))
     origin = {}
     for s in out.specs:
@@ -161,19 +164,27 @@ def step_structure(net: Network, cfg: CompressionConfig, data: TrainData | None,
 
 
 def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
-               log: Log = print) -> dict[str, np.ndarray]:
+               log: Log = print, hooks=None) -> dict[str, np.ndarray]:
     """Prune in ``cfg.prune_iterations`` steps, retraining with masks after each (if data is given).
-    A pruner that needs an importance (``obd``) has it computed from ``data`` at every step.
+    A pruner that needs an importance (``obd``) has it computed from ``data`` at every step; one
+    that trains with a penalty (:meth:`Pruner.train_hooks`) trains ``penalty_epochs`` with it
+    before each step's masks. ``hooks``: added to every training here (distillation).
 
     Modifies ``net`` in place; returns the final masks (True = kept)."""
     masks = None
     T = cfg.prune_iterations
+    pruner = PRUNERS.get(cfg.prune_method)
+    own = pruner.train_hooks(net, cfg) if data is not None else None
     for it in range(1, T + 1):
-        masks = prune_masks(net, cfg, fraction=it / T, previous=masks, data=data)   # importance: once per iteration
+        if own is not None and cfg.penalty_epochs > 0:
+            train(net, data.x_train, data.y_train, masks=masks, progress=progress, hooks=chain_hooks(own, hooks),
+                  desc=f"prune {it}/{T} {cfg.prune_method}", **_opt(cfg, cfg.penalty_epochs, cfg.retrain_lr_scale,
+                                                                     200 + it))
+        masks = prune_masks(net, cfg, fraction=it / T, previous=masks, data=data, hooks=own)   # importance: once per iteration
         for k, m in masks.items():
             net.params[k] *= m
         if data is not None and cfg.retrain_epochs > 0:
-            train(net, data.x_train, data.y_train, masks=masks, progress=progress,
+            train(net, data.x_train, data.y_train, masks=masks, progress=progress, hooks=hooks,
                   desc=f"prune {it}/{T} retrain", **_opt(cfg, cfg.retrain_epochs, cfg.retrain_lr_scale, it))
         log(f"prune {it}/{T}: density {density_text(masks)}")
     assert masks is not None and check_masks_hold(net, masks)
@@ -181,11 +192,17 @@ def step_prune(net: Network, cfg: CompressionConfig, data: TrainData | None, *, 
 
 
 def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, *, progress: bool = True,
-                  log: Log = print) -> dict[str, QuantState]:
+                  log: Log = print, hooks=None) -> dict[str, QuantState]:
     """Weight sharing per layer over ``[W | b]`` with the recipe's quantizer, then centroid
     fine-tuning (if data is given and the quantizer fine-tunes). A quantizer that needs an
     importance (``hessian_kmeans``) gets it computed from ``data`` first (ConfigError without data)."""
     quantizer = QUANTIZERS.get(cfg.quantizer)
+    own = quantizer.train_hooks(net, cfg) if data is not None and cfg.qat_epochs > 0 else None
+    if own is not None:                  # quantization-aware training of the float weights; zeros stay 0
+        keep = {s.name: net.params[s.name] != 0 for s in net.specs}
+        train(net, data.x_train, data.y_train, masks=keep, progress=progress, hooks=chain_hooks(own, hooks),
+              desc=f"{cfg.quantizer} training", **_opt(cfg, cfg.qat_epochs, cfg.finetune_lr_for(), 150))
+        del keep
     importance = None
     if quantizer.importance is not None:
         importance = _importance(net, cfg, data, quantizer.importance, "quantizer", cfg.quantizer)
@@ -200,7 +217,7 @@ def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, 
     apply_quant(net, quant)
     if data is not None and cfg.finetune_epochs > 0 and quantizer.finetune:
         train(net, data.x_train, data.y_train, quant=quant, progress=progress, desc="fine-tune centroids",
-              **_opt(cfg, cfg.finetune_epochs, cfg.finetune_lr_for(), 100))
+              hooks=hooks, **_opt(cfg, cfg.finetune_epochs, cfg.finetune_lr_for(), 100))
     log("quantize: " + quant_text(quant))
     return quant
 
@@ -258,10 +275,15 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     if base_err is not None:
         log(f"baseline test error: {base_err:.2f}%")
     original_dense_bits = 32 * sum(int(np.prod(s.shape)) + s.n_out for s in net.specs)
+    hooks = None
+    if cfg.distill and train is not None:
+        from .distill import DistillHooks
+
+        hooks = DistillHooks(net, cfg.distill_temperature, cfg.distill_alpha)
     if cfg.structure != "none":
         t = time.time()
         with step(f"restructure ({cfg.structure})"):
-            net, cfg = step_structure(net, cfg, train, progress=progress, log=log)
+            net, cfg = step_structure(net, cfg, train, progress=progress, log=log, hooks=hooks)
         stages["structure_s"] = time.time() - t
         if eval_set is not None:
             log(f"restructured test error: {err(net):.2f}%")
@@ -269,14 +291,14 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
                           tables=tuple(t for t in cfg.LAYER_TABLES if t not in cfg.STRUCTURE_TABLES))
     t = time.time()
     with step("prune"):
-        step_prune(net, cfg, train, progress=progress, log=log)
+        step_prune(net, cfg, train, progress=progress, log=log, hooks=hooks)
         pruned_err = err(net)
     stages["prune_s"] = time.time() - t
     if pruned_err is not None:
         log(f"pruned test error: {pruned_err:.2f}%")
     t = time.time()
     with step("quantize"):
-        quant = step_quantize(net, cfg, train, progress=progress, log=log)
+        quant = step_quantize(net, cfg, train, progress=progress, log=log, hooks=hooks)
     stages["quantize_s"] = time.time() - t
     t = time.time()
     with step("encode and Huffman-code"):

@@ -71,6 +71,44 @@ class TrainHooks:
         pass
 
 
+class ChainHooks(TrainHooks):
+    """Several methods' hooks at once: extra parameters and penalties add up, forward weights and
+    after-step actions apply in order, and the last hook that defines a loss wraps the others'."""
+
+    def __init__(self, hooks):
+        self.hooks = [h for h in hooks if h is not None]
+
+    def extra_params(self, torch) -> dict:
+        out = {}
+        for i, h in enumerate(self.hooks):
+            out.update({f"{i}.{k}": v for k, v in h.extra_params(torch).items()})
+        return out
+
+    def weight(self, key, w):
+        for h in self.hooks:
+            w = h.weight(key, w)
+        return w
+
+    def penalty(self, params):
+        terms = [t for t in (h.penalty(params) for h in self.hooks) if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def loss(self, logits, y, x, default):
+        for h in self.hooks:
+            default = (lambda d, hh: (lambda lg, yy: hh.loss(lg, yy, x, d)))(default, h)
+        return default(logits, y)
+
+    def after_step(self, params) -> None:
+        for h in self.hooks:
+            h.after_step(params)
+
+
+def chain_hooks(*hooks) -> TrainHooks | None:
+    """One :class:`TrainHooks` of the given ones (None entries skipped; None when none is left)."""
+    hs = [h for h in hooks if h is not None]
+    return None if not hs else hs[0] if len(hs) == 1 else ChainHooks(hs)
+
+
 def apply_quant(net: Network, quant: dict[str, QuantState]) -> None:
     """Write ``centroids[idx]`` into the network's weights and biases (as
     :func:`~network.graph.set_augmented` of it), a block of rows at a time: the memory beyond the
@@ -203,4 +241,4 @@ def check_masks_hold(net: Network, masks: dict[str, np.ndarray]) -> bool:
     return True
 
 
-__all__ = ["QuantState", "TrainHooks", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]
+__all__ = ["QuantState", "TrainHooks", "ChainHooks", "chain_hooks", "train", "apply_quant", "apply_masks", "check_masks_hold", "random_shift"]

@@ -94,20 +94,21 @@ def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | No
 
 
 def prune_mask(w: np.ndarray, layer: str, cfg, fraction: float = 1.0,
-               importance: np.ndarray | None = None) -> np.ndarray:
+               importance: np.ndarray | None = None, **extra) -> np.ndarray:
     """The mask of one layer with the recipe's pruner (``cfg.prune_method``); see :meth:`Pruner.mask`.
     ``importance`` (shape of ``w``) is passed on to a pruner that asks for it; such a pruner
-    without it raises ConfigError."""
+    without it raises ConfigError. ``extra`` (``hooks=``) goes to a pruner whose ``wants_hooks``
+    is true."""
     p = PRUNERS.get(cfg.prune_method)
     if p.importance is None:
-        m = p.mask(w, layer, cfg, fraction)
+        m = p.mask(w, layer, cfg, fraction, **extra)
     else:
         if importance is None:
             raise _needs("prune_method", cfg.prune_method, f"diagonal {p.importance}")
         imp = np.asarray(importance)
         if imp.size != w.size:
             raise ValueError(f"importance of shape {imp.shape} for weights {w.shape} of layer {layer}")
-        m = p.mask(w, layer, cfg, fraction, importance=imp.reshape(w.shape))
+        m = p.mask(w, layer, cfg, fraction, importance=imp.reshape(w.shape), **extra)
     m = np.asarray(m, dtype=bool)
     if m.shape != w.shape:
         raise ValueError(f"pruner {cfg.prune_method!r} returned a mask of shape {m.shape} for weights {w.shape}")

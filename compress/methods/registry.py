@@ -45,6 +45,14 @@ class Quantizer:
     #: training data and passes it to :meth:`share` as ``importance``.
     importance: str | None = None
 
+    def train_hooks(self, net, cfg: "CompressionConfig"):
+        """The :class:`network.train.TrainHooks` of quantization-aware training, or None (the
+        default). With hooks, the pipeline first trains the float weights for ``qat_epochs``
+        through them (e.g. quantized forward weights with a straight-through estimator; pruned
+        weights stay 0), then shares them with :meth:`share`, then fine-tunes the centroids
+        (``finetune_epochs``) when :attr:`finetune` is true."""
+        return None
+
     def bits_for(self, cfg: "CompressionConfig", layer: str, kind) -> int:
         """Codebook index bits of a layer (entry 0 included); by default the recipe's bits."""
         return cfg.bits_for(layer, kind)
@@ -67,6 +75,16 @@ class Pruner:
     #: The per-weight importance the method needs (``"fisher"`` or ``"hessian"``), or None; the
     #: pipeline computes it once per pruning iteration and passes it to :meth:`mask`.
     importance: str | None = None
+    #: Whether :meth:`mask` takes ``hooks=`` (the object of :meth:`train_hooks`).
+    wants_hooks: bool = False
+
+    def train_hooks(self, net, cfg: "CompressionConfig"):
+        """The :class:`network.train.TrainHooks` of the method's training, or None (the default):
+        with hooks, each pruning step first trains ``penalty_epochs`` through them (a sparsifying
+        penalty: L1, group lasso, a prior) before the masks are taken; the masked retraining after
+        it is plain. A pruner with ``wants_hooks = True`` gets the same object as ``mask(...,
+        hooks=...)`` (to read what its training learned)."""
+        return None
 
     def mask(self, w: np.ndarray, layer: str, cfg: "CompressionConfig", fraction: float = 1.0,
              importance: np.ndarray | None = None) -> np.ndarray:
