@@ -97,6 +97,7 @@ class CompressionConfig(ConfigMixin):
     kmeans_relocate: bool = False
     importance_samples: int = 1000
     qat_epochs: int = 0
+    qat_lr_scale: float | None = None
     finetune_epochs: int = 2
     # Deep Compression storage form + Huffman
     conv_rel_bits: int = 8
@@ -167,6 +168,9 @@ class CompressionConfig(ConfigMixin):
                              ("distill_temperature", 0.1, 100.0), ("distill_alpha", 0.0, 1.0)):
             v = getattr(self, name)
             check(isinstance(v, float) and lo <= v <= hi, f"{name} = {v!r} is not allowed; use a number in [{lo}, {hi}]")
+        check(self.qat_lr_scale is None or (isinstance(self.qat_lr_scale, float) and 0.0 <= self.qat_lr_scale <= 10.0),
+              f"qat_lr_scale = {self.qat_lr_scale!r} is not allowed; use a number in [0, 10] or leave it unset "
+              "(= retrain_lr_scale)")
         check(self.finetune_lr_scale is None or (isinstance(self.finetune_lr_scale, float)
                                                  and 0.0 <= self.finetune_lr_scale <= 10.0),
               f"finetune_lr_scale = {self.finetune_lr_scale!r} is not allowed; use a number in [0, 10] "
@@ -183,6 +187,10 @@ class CompressionConfig(ConfigMixin):
     def rel_bits_for(self, kind: LayerKind | str) -> int:
         """Relative-index bits of Deep Compression's storage form for a layer kind."""
         return self.conv_rel_bits if LayerKind(kind) is LayerKind.CONV else self.fc_rel_bits
+
+    def qat_lr_for(self) -> float:
+        """The learning-rate scale of quantization-aware training."""
+        return self.retrain_lr_scale if self.qat_lr_scale is None else self.qat_lr_scale
 
     def finetune_lr_for(self) -> float:
         """The learning-rate scale of centroid fine-tuning."""

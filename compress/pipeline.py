@@ -201,7 +201,7 @@ def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, 
     if own is not None:                  # quantization-aware training of the float weights; zeros stay 0
         keep = {s.name: net.params[s.name] != 0 for s in net.specs}
         train(net, data.x_train, data.y_train, masks=keep, progress=progress, hooks=chain_hooks(own, hooks),
-              desc=f"{cfg.quantizer} training", **_opt(cfg, cfg.qat_epochs, cfg.finetune_lr_for(), 150))
+              desc=f"{cfg.quantizer} training", **_opt(cfg, cfg.qat_epochs, cfg.qat_lr_for(), 150))
         del keep
     importance = None
     if quantizer.importance is not None:

@@ -36,12 +36,13 @@ def _needs(kind: str, name: str, what: str):
                        f"give training data (or choose another {kind})")
 
 
-def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Share nonzero ``values`` with the recipe's quantizer (``cfg.quantizer``).
 
     ``importance`` (one per value) is passed on to a quantizer that asks for it
-    (:attr:`Quantizer.importance`); such a quantizer without it raises ConfigError.
+    (:attr:`Quantizer.importance`); such a quantizer without it raises ConfigError. ``rows``
+    (each value's output row) goes to a quantizer whose ``wants_rows`` is true (per-row scales).
 
     Returns ``(codes, centroids)`` as :meth:`Quantizer.share`, checked: codes in
     ``1 .. 2**bits - 1`` and ``centroids[0] == 0``. A shared value that is exactly 0 would
@@ -53,15 +54,16 @@ def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | No
     vals = np.asarray(values, dtype=np.float64)
     if vals.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(1 << bits, dtype=np.float32)
+    extra = {"rows": rows} if getattr(q, "wants_rows", False) and rows is not None else {}
     if q.importance is None:
-        codes, centroids = q.share(vals, bits, cfg)
+        codes, centroids = q.share(vals, bits, cfg, **extra)
     else:
         if importance is None:
             raise _needs("quantizer", cfg.quantizer, f"diagonal {q.importance}")
         imp = np.asarray(importance, dtype=np.float64).ravel()
         if imp.shape != vals.shape:
             raise ValueError(f"importance has {imp.size} values for {vals.size} weights")
-        codes, centroids = q.share(vals, bits, cfg, importance=imp)
+        codes, centroids = q.share(vals, bits, cfg, importance=imp, **extra)
     codes = np.asarray(codes)
     centroids = np.array(centroids, dtype=np.float32)
     if codes.shape != vals.shape or centroids.shape != (1 << bits,) or centroids[0] != 0 \
@@ -87,7 +89,9 @@ def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | No
     nz = aug != 0
     if importance is not None and np.shape(importance) != aug.shape:
         raise ValueError(f"importance of shape {np.shape(importance)} for [W | b] of shape {aug.shape}")
-    codes, centroids = share_values(aug[nz], bits, cfg, None if importance is None else np.asarray(importance)[nz])
+    rows = np.nonzero(nz)[0] if getattr(QUANTIZERS.get(cfg.quantizer), "wants_rows", False) else None
+    codes, centroids = share_values(aug[nz], bits, cfg, None if importance is None else np.asarray(importance)[nz],
+                                    rows=rows)
     idx = np.zeros(aug.shape, dtype=index_dtype(bits))   # after the sharing: not alive during its peak
     idx[nz] = codes.astype(idx.dtype)
     return QuantState(idx=idx, centroids=centroids)
@@ -116,4 +120,4 @@ def prune_mask(w: np.ndarray, layer: str, cfg, fraction: float = 1.0,
 
 
 # the built-in methods register themselves
-from . import hessian, kmeans, lowrank, magnitude, structured  # noqa: E402,F401  (after the names they import)
+from . import hessian, kmeans, lowbit, lowrank, magnitude, regularized, structured  # noqa: E402,F401  (after the names they import)

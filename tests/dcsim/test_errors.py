@@ -55,7 +55,7 @@ def files(tmp_path_factory):
                        ("bad_table", "[acel]\nn_pe = 4\n"), ("bad_toml", "[accel\n"),
                        ("bad_kind", "[accel]\nkind = \"tpu\"\n"), ("bad_type", "[accel]\nn_pe = \"many\"\n"),
                        ("bad_overflow", "[accel]\noverflow = \"clip\"\n"),
-                       ("bad_quantizer", "[compress]\nquantizer = \"ternary\"\n"),
+                       ("bad_quantizer", "[compress]\nquantizer = \"trinary\"\n"),
                        ("layer_typo", "[compress.layer_density]\nfc_1 = 0.05\n"),
                        ("bad_energy", "[actions.dram_per_bit]\npJ = -1\nsource = \"x\"\n"),
                        ("bad_sweep", "[sweep]\nworkloads = [\"eie:alex-77\"]\n")):
@@ -175,7 +175,7 @@ def _cases():
         ("config type", lambda f: ["simulate", f["archive"], "--config", f["bad_type"]], "must be of type int"),
         ("config enum", lambda f: ["simulate", f["archive"], "--config", f["bad_overflow"]], "overflow = 'clip'"),
         ("method name", lambda f: ["compress", "--weights", f["weights"], "--config", f["bad_quantizer"]],
-         "quantizer = 'ternary' is not allowed"),
+         "quantizer = 'trinary' is not allowed"),
         ("unknown layer in a per-layer table", lambda f: ["compress", "--weights", f["weights"], "--config",
                                                           f["layer_typo"]],
          "[compress.layer_density] fc_1: no such layer; the layers are fc1, fc2"),
