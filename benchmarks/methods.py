@@ -75,7 +75,8 @@ def run_one(model: str, name: str, path: Path | None, seed: int, data, dataset, 
 def summarize(runs: list[dict]) -> list[dict]:
     """One row per method: the mean over seeds (and the spread when there are several)."""
     rows = []
-    for name in dict.fromkeys(r["method"] for r in runs):
+    order = list(method_files())
+    for name in sorted(dict.fromkeys(r["method"] for r in runs), key=lambda m: order.index(m) if m in order else 99):
         rs = [r for r in runs if r["method"] == name]
         row = {"method": name, "seeds": len(rs)}
         for k in ("rate_p", "rate_pq", "rate_pqh", "test_error_pct", "baseline_error_pct", "engine_error_pct",
@@ -100,8 +101,8 @@ def table_md(model: str, rows: list[dict], n_inputs: int) -> str:
     def f(v, fmt):
         return "n/a" if v is None else format(v, fmt)
 
-    lines = [f"| method | rate P (x) | rate P+Q (x) | rate P+Q+H (x) | test error (%) | baseline (%) | "
-             f"EIE cycles / image | energy / image (nJ) | training (s) | seeds |",
+    lines = ["| method | rate P (x) | rate P+Q (x) | rate P+Q+H (x) | test error (%) | baseline (%) | "
+             "EIE cycles / image | energy / image (nJ) | training (s) | seeds |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         err = f(r["test_error_pct"], ".2f") + (f" ± {r['test_error_pct_sd']:.2f}" if r["test_error_pct_sd"] else "")
@@ -158,6 +159,8 @@ def main(argv=None) -> int:
     ap.add_argument("--inputs", type=int, default=10000, help="MNIST test images simulated per run (default all)")
     ap.add_argument("--out", default=None, help="the JSON (default runs/bench/methods-MODEL.json); the table "
                     "(.md) and the plot (.png) are written beside it")
+    ap.add_argument("--update", action="store_true", help="keep the runs already in --out and replace only the "
+                    "methods and seeds run now")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -175,6 +178,11 @@ def main(argv=None) -> int:
     ds = load_mnist(None, progress=not a.quiet)
     data = data_from_dataset(ds)
     runs = []
+    if a.update and out.is_file():
+        import json
+
+        redo = {(m, s) for m in names for s in seeds}
+        runs = [r for r in json.loads(out.read_text())["runs"] if (r["method"], r["seed"]) not in redo]
     for seed in seeds:
         for name in names:
             t = time.time()
@@ -188,7 +196,8 @@ def main(argv=None) -> int:
                                      f"per image)")
             print(f"{a.model} {name} seed {seed}: {msg} in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
             rows = summarize([x for x in runs if "error" not in x])
-            doc = {"benchmark": "methods", "config": {"model": a.model, "methods": names, "seeds": seeds,
+            doc = {"benchmark": "methods", "config": {"model": a.model, "methods": sorted({x["method"] for x in runs}),
+                                                      "seeds": sorted({x["seed"] for x in runs}),
                                                       "inputs": a.inputs, "machine": "default AcceleratorConfig"},
                    "machine": machine_info(), "runs": runs, "summary": rows}
             write_json(out, doc)                       # after every run: an interrupted benchmark keeps its runs

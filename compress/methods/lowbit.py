@@ -536,23 +536,35 @@ _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)      # 2**64 / golden ratio (Knuth's m
 _SEED_MUL = np.uint64(0xBF58476D1CE4E5B9)
 
 
+def _bucket(n: int, k: int, seed: int) -> np.ndarray:
+    """Buckets ``1..k`` of positions ``0 .. n-1`` by the multiplicative hash of :func:`hash_codes`."""
+    i = np.arange(1, n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = i * _HASH_MUL + np.uint64(seed) * _SEED_MUL
+    return ((h >> np.uint64(32)) % np.uint64(k)).astype(np.int64) + 1
+
+
 def hash_codes(n: int, bits: int, seed: int = 0) -> np.ndarray:
     """The HashedNets bucket (code) of positions ``0 .. n-1``: a multiplicative hash
     ``h = ((i + 1) * A + seed * B) mod 2**64`` (A = 2**64 / phi, B a second odd constant),
     its high 32 bits ``mod (2**bits - 1)``, plus 1 (code 0 is the pruned weight)."""
-    K = (1 << bits) - 1
-    i = np.arange(1, n + 1, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        h = i * _HASH_MUL + np.uint64(seed) * _SEED_MUL
-    return ((h >> np.uint64(32)) % np.uint64(K)).astype(np.int64) + 1
+    return _bucket(n, (1 << bits) - 1, seed)
 
 
 def hashed_share(values, bits: int, seed: int = 0):
-    """HashedNets: code = :func:`hash_codes` of the value's position in ``values``; each bucket
-    starts at the mean of its values (a bucket without values stays 0, unused)."""
+    """HashedNets with the sign kept: the value's sign picks one half of the codebook (codes
+    ``1..H`` for positive values, ``H+1..2H`` for negative ones, ``H = (2**bits - 1) // 2``; with
+    ``bits = 1`` one bucket for all), and :func:`hash_codes` of the value's position picks the
+    bucket within it; each bucket starts at the mean of its values (a bucket without values stays
+    0, unused)."""
     v = np.asarray(values, dtype=np.float64)
-    codes = hash_codes(v.size, bits, seed)
     n = 1 << bits
+    half = (n - 1) // 2
+    if half == 0:
+        codes = np.ones(v.size, dtype=np.int64)
+    else:
+        h = _bucket(v.size, half, seed)
+        codes = np.where(v > 0, h, h + half)
     s = np.bincount(codes, weights=v, minlength=n)
     cnt = np.bincount(codes, minlength=n)
     c = np.where(cnt > 0, s / np.maximum(cnt, 1), 0.0).astype(np.float32)
@@ -568,8 +580,11 @@ class HashedQuantizer(Quantizer):
     entries, so it depends on the pruning pattern). Each bucket starts at the mean of its weights,
     and centroid fine-tuning (``finetune = True``) trains the bucket values exactly as HashedNets
     trains its shared parameters (the gradient of a bucket is the sum of its weights' gradients).
-    HashedNets' second (sign) hash xi(i, j) is not used: its +-1 factor would need two codebook
-    entries per bucket. ``bits``: the recipe's.
+    HashedNets' second (sign) hash xi(i, j) is replaced by the weight's own sign, which picks one
+    half of the codebook (:func:`hashed_share`): HashedNets trains from scratch around its hashes,
+    while dcsim hashes a trained, pruned layer, whose weights of both signs would average to
+    about 0 in every bucket (measured on LeNet-300-100: 89.7% error with position-only buckets).
+    ``bits``: the recipe's.
 
     On EIE it is an ordinary codebook layer: ``index_bits = bits``, 16-bit entries. dcsim stores
     each weight's index although HashedNets recomputes it from the hash, so the reported rate

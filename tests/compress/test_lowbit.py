@@ -113,13 +113,16 @@ def test_xnor_clusters_the_scales_when_rows_do_not_fit():
 def test_hashed_codes_are_the_hash_and_buckets_the_means():
     v = np.random.default_rng(0).normal(size=300)
     c1, cb = lowbit.hashed_share(v, 3, seed=0)
-    assert np.array_equal(c1, lowbit.hash_codes(300, 3, 0)) and c1.min() >= 1 and c1.max() <= 7
-    assert not np.array_equal(c1, lowbit.hash_codes(300, 3, 1))
-    assert len(np.unique(c1)) == 7
-    for k in range(1, 8):
+    h = lowbit._bucket(300, 3, 0)                       # 3 buckets per sign with 3 bits
+    assert np.array_equal(c1, np.where(v > 0, h, h + 3)) and c1.min() >= 1 and c1.max() <= 6
+    assert not np.array_equal(c1, lowbit.hashed_share(v, 3, seed=1)[0])
+    assert len(np.unique(c1)) == 6
+    for k in range(1, 7):
         assert cb[k] == pytest.approx(v[c1 == k].mean(), rel=1e-5)
-    # the code depends only on the position, not on the value
-    assert np.array_equal(lowbit.hashed_share(-v * 3, 3, 0)[0], c1)
+        assert (cb[k] > 0) == (k <= 3)                  # the sign picks the half of the codebook
+    # the bucket within the half depends only on the position, not on the magnitude
+    assert np.array_equal(lowbit.hashed_share(v * 3, 3, 0)[0], c1)
+    assert np.array_equal(lowbit.hash_codes(300, 3, 0), lowbit._bucket(300, 7, 0))
 
 
 def test_fixed16_fraction_bits():
