@@ -68,11 +68,13 @@ test-slow: $(TORCH_STAMP) iverilog
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out runs/bench
 
-# The studies of docs/dse.md (EIE's FIFO-depth and PE-scaling studies, Deep Compression's Fig. 6).
+# The studies of docs/dse.md (EIE's FIFO-depth and PE-scaling studies, Deep Compression's Fig. 6)
+# and the methods of docs/methods.md on two machine sizes.
 dse: $(STAMP)
 	$(VENV)/bin/dcsim dse examples/dse/eie-fifo.toml --quiet
 	$(VENV)/bin/dcsim dse examples/dse/eie-pes.toml --quiet
 	$(VENV)/bin/dcsim dse examples/dse/lenet-fig6.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/methods.toml --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info
