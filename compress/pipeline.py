@@ -28,7 +28,7 @@ from network.train import QuantState, apply_quant, chain_hooks, check_masks_hold
 from .config import CompressionConfig
 from .methods import PRUNERS, QUANTIZERS, prune_mask, quantize_matrix
 from .model import CompressedLayer, CompressedModel
-from .storage import eie_footprint, encode_form, layer_storage, total_storage
+from .storage import FLOAT_BITS, eie_footprint, encode_form, layer_storage, total_storage
 
 Log = Callable[[str], None]
 
@@ -274,7 +274,7 @@ def compress_network(net: Network, cfg: CompressionConfig, accel: AcceleratorCon
     base_err = err(net)
     if base_err is not None:
         log(f"baseline test error: {base_err:.2f}%")
-    original_dense_bits = 32 * sum(int(np.prod(s.shape)) + s.n_out for s in net.specs)
+    original_dense_bits = FLOAT_BITS * sum(int(np.prod(s.shape)) + s.n_out for s in net.specs)
     hooks = None
     if cfg.distill and train is not None:
         from .distill import DistillHooks
@@ -363,15 +363,8 @@ def storage_report(model: CompressedModel, *, eie: bool = True, step=None) -> di
             with step(f"encode {l.name} for EIE"):
                 row.update(eie_footprint(l.indices, l.bits, model.accel))
         rows.append(row)
-    total = total_storage(rows)
-    if model.meta.get("original_dense_bits"):
-        # a structural transform changed the layers: the rates are against the original float model
-        total["layers_dense_bits"] = total["dense_bits"]
-        total["dense_bits"] = int(model.meta["original_dense_bits"])
-        for st in ("p", "q", "pq", "pqh"):
-            b = total[f"storage_bits_{st}"]
-            total[f"compression_rate_{st}"] = total["dense_bits"] / b if b else float("inf")
-        total["compression_rate"] = total["compression_rate_pqh"]
+    # after a structural transform the rates are against the original float model
+    total = total_storage(rows, dense_bits=model.meta.get("original_dense_bits") or None)
     for k in ACCURACY_KEYS:
         total[k] = model.meta.get(k)
     if eie:

@@ -180,12 +180,16 @@ def layer_storage(form: StorageForm, n_weights: int, n_bias: int, nnz_weights: i
     }
 
 
-def total_storage(layers: list[dict]) -> dict:
-    """Network totals: sums of bits and counts, rates recomputed from the sums."""
+def total_storage(layers: list[dict], dense_bits: int | None = None) -> dict:
+    """Network totals: sums of bits and counts, rates recomputed from the sums. ``dense_bits``:
+    the float model's bits when a structural transform changed the layers (the rates are then
+    against it, and ``layers_dense_bits`` keeps the sum over the layers)."""
     keys = ("n_weights", "n_bias", "nnz_weights", "entries", "fillers", "codebook_bits", "pointer_bits",
             "huffman_table_bits", "dense_bits", "storage_bits_p", "storage_bits_q", "storage_bits_pq",
             "storage_bits_pqh")
     t = {k: int(sum(l[k] for l in layers)) for k in keys}
+    if dense_bits is not None:
+        t["layers_dense_bits"], t["dense_bits"] = t["dense_bits"], int(dense_bits)
     e = t["entries"]
     t["weights_kept_pct"] = 100.0 * t["nnz_weights"] / t["n_weights"] if t["n_weights"] else 0.0
     t["avg_weight_bits_pq"] = sum(l["avg_weight_bits_pq"] * l["entries"] for l in layers) / e if e else 0.0

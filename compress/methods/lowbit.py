@@ -55,6 +55,14 @@ def _config_error(msg: str):
     return ConfigError(msg)
 
 
+def _at_least_2_bits(cfg, layer, kind, method: str, levels: str) -> int:
+    """The recipe's bits of ``layer``, refused in one line below 2 (two nonzero levels need codes 1 and 2)."""
+    b = cfg.bits_for(layer, kind)
+    if b < 2:
+        raise _config_error(f"layer {layer}: quantizer {method!r} needs at least 2 bits ({levels}); got {b}")
+    return b
+
+
 def _codebook(bits: int) -> np.ndarray:
     return np.zeros(1 << bits, dtype=np.float32)
 
@@ -194,10 +202,7 @@ class UniformQuantizer(Quantizer):
     finetune = False
 
     def bits_for(self, cfg, layer, kind):
-        b = cfg.bits_for(layer, kind)
-        if b < 2:
-            raise _config_error(f"layer {layer}: quantizer 'uniform' needs at least 2 bits (levels +-scale); got {b}")
-        return b
+        return _at_least_2_bits(cfg, layer, kind, "uniform", "levels +-scale")
 
     def share(self, values, bits, cfg, importance=None):
         return uniform_share(values, bits)
@@ -519,10 +524,7 @@ class XnorQuantizer(Quantizer):
     wants_rows = True
 
     def bits_for(self, cfg, layer, kind):
-        b = cfg.bits_for(layer, kind)
-        if b < 2:
-            raise _config_error(f"layer {layer}: quantizer 'xnor' needs at least 2 bits (+-alpha); got {b}")
-        return b
+        return _at_least_2_bits(cfg, layer, kind, "xnor", "+-alpha")
 
     def share(self, values, bits, cfg, importance=None, rows=None):
         return xnor_share(values, bits, rows=rows, cfg=cfg)

@@ -8,19 +8,8 @@ from arch.errors import ModelError
 from compress.methods.lowrank import factorize_fc, rank_for_energy, svd_factors
 from network import models
 from network.graph import INPUT, LayerKind, LayerSpec, Network, Node, init_params
-
-RTOL, ATOL = 1e-4, 1e-5
-
-
-def _x(net, n=4, seed=1):
-    return np.random.default_rng(seed).normal(size=(n,) + tuple(net.input_shape)).astype(np.float32)
-
-
-def _with_biases(net, seed=3):
-    rng = np.random.default_rng(seed)
-    for s in net.specs:
-        net.params[s.name + "_bias"] = rng.normal(scale=0.1, size=s.n_out).astype(np.float32)
-    return net
+from tests.compress.test_structured import ATOL, RTOL, _x
+from tests.compress.test_structured import _randomize_biases as _with_biases
 
 
 def test_full_rank_chain_reproduces_the_forward_pass():
