@@ -83,7 +83,7 @@ class LayerSpec:
 
     @property
     def plain(self) -> bool:
-        """Stride 1, no padding, no dilation, one group (what the numpy backward pass handles)."""
+        """Stride 1, no padding, no dilation, one group (the built-in LeNets' layers)."""
         return self.stride == (1, 1) and not any(self.padding) and self.dilation == (1, 1) and self.groups == 1
 
     def to_dict(self) -> dict:
