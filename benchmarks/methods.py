@@ -3,7 +3,8 @@
 For each method (a config file of ``examples/methods/``, laid over the network's default recipe;
 ``deep-compression`` is the recipe itself) and each seed: compress the built-in network on MNIST
 (the float baseline is trained once per seed and cached), then simulate the compressed model on
-the default EIE machine over the MNIST test images and price the run. Writes JSON (every run,
+the default EIE machine over the MNIST test images, every output checked bit for bit against the
+fixed-point reference (``--verify``; a difference fails the run), and price the run. Writes JSON (every run,
 the config and the machine), a markdown table and two plots (test error and energy per image
 against the compressed size, every method on the same axes, the Pareto front marked):
 
@@ -56,7 +57,7 @@ def run_one(model: str, name: str, path: Path | None, seed: int, data, dataset, 
     t = report["total"]
     inputs = mnist_test_inputs(int(np.prod(cm.input_shape)), n_inputs, dataset=dataset)
     ev = evaluate(Workload(cm.name, model=cm, inputs=inputs), AcceleratorConfig(),
-                  Settings(energy=True, enforce_capacity=False, progress=False))
+                  Settings(verify=True, energy=True, enforce_capacity=False, progress=False))
     cols = ev.point_columns()
     return {"method": name, "config": None if path is None else str(path.relative_to(ROOT)), "seed": seed,
             "rate_p": t["compression_rate_p"], "rate_pq": t["compression_rate_pq"],
@@ -65,7 +66,7 @@ def run_one(model: str, name: str, path: Path | None, seed: int, data, dataset, 
             "test_error_pct": t["test_error_pct"], "baseline_error_pct": t["baseline_test_error_pct"],
             "engine_error_pct": cols.get("engine_error_pct"), "inputs": cols["inputs"],
             "cycles_per_image": cols["cycles_per_input"], "energy_pJ_per_image": cols.get("energy_pJ"),
-            "latency_us": cols["latency_us"], "train_s": wall - stages.get("baseline_s", 0.0),
+            "latency_us": cols["latency_us"], "verified": True, "train_s": wall - stages.get("baseline_s", 0.0),
             "baseline_s": stages.get("baseline_s", 0.0), "stages_s": stages,
             "layers": [{"layer": l["layer"], "shape": [l["n_weights"] // max(1, l["n_bias"]), l["n_bias"]],
                         "kept_pct": l["weights_kept_pct"], "bits": l["weight_bits"]} for l in report["layers"]],
