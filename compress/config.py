@@ -50,7 +50,8 @@ class CompressionConfig(ConfigMixin):
 
     Quantization: ``quantizer`` names the weight-sharing method (``kmeans``: k-means with
     ``kmeans_init``, ``kmeans_max_iter`` and ``kmeans_relocate``; ``hessian_kmeans``: the same
-    weighted by the diagonal Hessian of the loss, from ``importance_samples`` training samples), with ``conv_bits`` / ``fc_bits`` per layer kind
+    weighted by the diagonal Hessian of the loss, from ``importance_samples`` training samples;
+    ``pq``: product quantization of each row's sub-vectors of ``pq_subvector`` weights), with ``conv_bits`` / ``fc_bits`` per layer kind
     (``layer_bits`` overrides), then ``finetune_epochs`` of centroid fine-tuning.
 
     Centroid fine-tuning runs at ``learning_rate x finetune_lr_scale`` (unset: ``retrain_lr_scale``).
@@ -95,6 +96,7 @@ class CompressionConfig(ConfigMixin):
     kmeans_init: KMeansInit = KMeansInit.LINEAR
     kmeans_max_iter: int = 1000
     kmeans_relocate: bool = False
+    pq_subvector: int = 4
     importance_samples: int = 1000
     qat_epochs: int = 0
     qat_lr_scale: float | None = None
@@ -147,6 +149,9 @@ class CompressionConfig(ConfigMixin):
         check(isinstance(self.distill, bool), f"distill = {self.distill!r} is not allowed; use true or false")
         check(isinstance(self.kmeans_relocate, bool),
               f"kmeans_relocate = {self.kmeans_relocate!r} is not allowed; use true or false")
+        check(isinstance(self.pq_subvector, int) and not isinstance(self.pq_subvector, bool)
+              and self.pq_subvector >= 1,
+              f"pq_subvector = {self.pq_subvector!r} is not allowed; use an integer >= 1")
         for name in ("conv_bits", "fc_bits"):
             v = getattr(self, name)
             check(isinstance(v, int) and 1 <= v <= 8, f"{name} = {v!r} is not allowed; use an integer in 1..8")

@@ -211,7 +211,8 @@ def step_quantize(net: Network, cfg: CompressionConfig, data: TrainData | None, 
         aug = augmented(net, s.name)
         del net.params[s.name]          # [W | b] stands in for W until apply_quant writes centroids[idx] back
         imp = None if importance is None else importance.pop(s.name)
-        quant[s.name] = quantize_matrix(aug, quantizer.bits_for(cfg, s.name, s.kind), cfg, importance=imp)
+        quant[s.name] = quantize_matrix(aug, quantizer.bits_for(cfg, s.name, s.kind), cfg, importance=imp,
+                                        layer=s.name, log=log)
         del imp
         del aug
     apply_quant(net, quant)

@@ -64,11 +64,19 @@ def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | No
         if imp.shape != vals.shape:
             raise ValueError(f"importance has {imp.size} values for {vals.size} weights")
         codes, centroids = q.share(vals, bits, cfg, importance=imp, **extra)
+    return _checked(codes, centroids, vals.shape, bits, cfg.quantizer)
+
+
+def _checked(codes, centroids, shape, bits: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The quantizer contract on ``codes`` (one per value, ``shape``) and ``centroids``: codes in
+    ``1 .. 2**bits - 1``, ``2**bits`` finite centroids with ``centroids[0] == 0`` (ValueError
+    otherwise); a used centroid that is exactly 0 becomes the smallest normal float32."""
     codes = np.asarray(codes)
     centroids = np.array(centroids, dtype=np.float32)
-    if codes.shape != vals.shape or centroids.shape != (1 << bits,) or centroids[0] != 0 \
-            or int(codes.min()) < 1 or int(codes.max()) >= (1 << bits) or not np.all(np.isfinite(centroids)):
-        raise ValueError(f"quantizer {cfg.quantizer!r} broke its contract: it must return one code in "
+    if codes.shape != shape or centroids.shape != (1 << bits,) or centroids[0] != 0 \
+            or (codes.size and (int(codes.min()) < 1 or int(codes.max()) >= (1 << bits))) \
+            or not np.all(np.isfinite(centroids)):
+        raise ValueError(f"quantizer {name!r} broke its contract: it must return one code in "
                          f"1..{(1 << bits) - 1} per value and {1 << bits} finite centroids with centroids[0] == 0")
     used = np.zeros(1 << bits, dtype=bool)
     used[codes] = True
@@ -77,11 +85,15 @@ def share_values(values: np.ndarray, bits: int, cfg, importance: np.ndarray | No
     return codes, centroids
 
 
-def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None) -> QuantState:
+def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | None = None,
+                    layer: str | None = None, log=None) -> QuantState:
     """Weight-share one layer's augmented matrix ``[W | b]`` with the recipe's quantizer.
 
     ``importance``: the per-entry importance (same shape as ``aug``; only its entries where
     ``aug != 0`` are used) for a quantizer that asks for it (:attr:`Quantizer.importance`).
+    A quantizer that defines :meth:`Quantizer.share_matrix` gets the whole matrix, the layer's
+    name ``layer`` and ``log`` (a callable taking one line, or None) through it instead of
+    :meth:`Quantizer.share`; its result is checked by the same contract.
 
     Returns ``QuantState(idx, centroids)`` with ``centroids[0] == 0`` and ``idx == 0`` exactly
     where ``aug == 0``; ``centroids[idx]`` is the quantized matrix.
@@ -89,9 +101,25 @@ def quantize_matrix(aug: np.ndarray, bits: int, cfg, importance: np.ndarray | No
     nz = aug != 0
     if importance is not None and np.shape(importance) != aug.shape:
         raise ValueError(f"importance of shape {np.shape(importance)} for [W | b] of shape {aug.shape}")
-    rows = np.nonzero(nz)[0] if getattr(QUANTIZERS.get(cfg.quantizer), "wants_rows", False) else None
-    codes, centroids = share_values(aug[nz], bits, cfg, None if importance is None else np.asarray(importance)[nz],
-                                    rows=rows)
+    q = QUANTIZERS.get(cfg.quantizer)
+    if getattr(q, "share_matrix", None) is not None:
+        if not 1 <= bits <= 8:
+            raise ValueError(f"bits = {bits} is not allowed; use 1..8")
+        extra = {}
+        if q.importance is not None:
+            if importance is None:
+                raise _needs("quantizer", cfg.quantizer, f"diagonal {q.importance}")
+            extra["importance"] = np.asarray(importance, dtype=np.float64)
+        st = q.share_matrix(aug, bits, cfg, layer=layer, log=log, **extra)
+        got = np.asarray(st.idx)
+        if got.shape != aug.shape or not np.array_equal(got != 0, nz):
+            raise ValueError(f"quantizer {cfg.quantizer!r} broke its contract: its indices must have the shape "
+                             f"{aug.shape} of [W | b] and be 0 exactly where [W | b] is 0")
+        codes, centroids = _checked(got[nz], st.centroids, (int(np.count_nonzero(nz)),), bits, cfg.quantizer)
+    else:
+        rows = np.nonzero(nz)[0] if getattr(q, "wants_rows", False) else None
+        codes, centroids = share_values(aug[nz], bits, cfg,
+                                        None if importance is None else np.asarray(importance)[nz], rows=rows)
     idx = np.zeros(aug.shape, dtype=index_dtype(bits))   # after the sharing: not alive during its peak
     idx[nz] = codes.astype(idx.dtype)
     return QuantState(idx=idx, centroids=centroids)
@@ -120,4 +148,4 @@ def prune_mask(w: np.ndarray, layer: str, cfg, fraction: float = 1.0,
 
 
 # the built-in methods register themselves
-from . import hessian, kmeans, lowbit, lowrank, magnitude, regularized, structured  # noqa: E402,F401  (after the names they import)
+from . import hessian, kmeans, lowbit, lowrank, magnitude, pq, regularized, structured  # noqa: E402,F401  (after the names they import)

@@ -44,6 +44,19 @@ class Quantizer:
     #: :func:`compress.methods.hessian.diag_importance`), or None. The pipeline computes it from
     #: training data and passes it to :meth:`share` as ``importance``.
     importance: str | None = None
+    #: Optional: ``share_matrix(aug, bits, cfg, layer=None, log=None) -> QuantState``, the sharing
+    #: of a whole layer for a method that needs the matrix's layout (which weights form a row or a
+    #: sub-vector) or its name. ``aug`` is the layer's ``[W | b]`` (rows = output neurons, the last
+    #: column the bias), ``layer`` its name (None when unknown), ``log`` a callable taking one line
+    #: (None: the method's choice, e.g. ``print``) for what the method has to say about the layer,
+    #: such as why it does not apply to it. When defined,
+    #: :func:`compress.methods.quantize_matrix` calls it instead of :meth:`share` and checks the
+    #: result by the same contract: ``idx`` of ``aug``'s shape, 0 exactly where ``aug == 0``, codes
+    #: in ``1 .. 2**bits - 1`` elsewhere, ``2**bits`` finite float32 centroids with
+    #: ``centroids[0] == 0`` (a used centroid of exactly 0 is nudged as for :meth:`share`). A
+    #: quantizer whose :attr:`importance` is set also gets ``importance=`` (shape of ``aug``).
+    #: None (the default): :meth:`share` does the work.
+    share_matrix = None
 
     def train_hooks(self, net, cfg: "CompressionConfig"):
         """The :class:`network.train.TrainHooks` of quantization-aware training, or None (the

@@ -132,7 +132,7 @@ def quantize_module(module, cfg: CompressionConfig) -> dict[str, QuantState]:
     quantizer = QUANTIZERS.get(cfg.quantizer)
     quant = {}
     for name, _path, layer, kind in layers:
-        q = quantize_matrix(augmented_weights(layer), quantizer.bits_for(cfg, name, kind), cfg)
+        q = quantize_matrix(augmented_weights(layer), quantizer.bits_for(cfg, name, kind), cfg, layer=name)
         for t in ("weight", "bias"):
             if P.is_parametrized(layer, t):
                 P.remove_parametrizations(layer, t, leave_parametrized=True)
