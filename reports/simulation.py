@@ -10,7 +10,7 @@ SIM_COLUMNS = [
     ("inputs", "inputs"), ("vectors_per_input", "products/input"), ("cycles_per_input", "cycles/input"), ("latency_us_per_input", "latency (us)"),
     ("load_balance_efficiency_pct", "load balance (%)"), ("useful_efficiency_pct", "useful eff. (%)"),
     ("filler_pct", "fillers (%)"), ("max_pe_busy_per_input", "slowest PE busy (cycles)"),
-    ("engine_seconds", "engine (s)"),
+    ("engine_seconds", "engine, warm (s)"), ("first_call_seconds", "engine load, first call (s)"),
 ]
 
 
@@ -40,7 +40,8 @@ def sim_table(doc: dict) -> str:
     rows = [_display(r) for r in doc["layers"]]
     t = doc["total"]
     rows.append({"layer": "total", **{k: t[k] for k in ("inputs", "cycles_per_input", "latency_us_per_input",
-                                                        "filler_pct", "engine_seconds") if k in t}})
+                                                        "filler_pct", "engine_seconds",
+                                                        "first_call_seconds") if k in t}})
     cols = [(k, h) for k, h in SIM_COLUMNS if any(k in r for r in rows)]
     title = f"Cycle-level simulation ({machine_text(doc['accelerator_config'])}; figures per input)"
     out = format_table(rows, cols, title=title)

@@ -58,6 +58,9 @@ class LayerResult:
     accesses: dict[str, dict[str, int]]
     runs: int = 1
     engine_seconds: float = 0.0
+    #: Seconds spent loading the jitted engine (from Numba's cache, or compiling it) on its first
+    #: call in the process, apart from ``engine_seconds`` (the warm run); 0 once it is loaded.
+    first_call_seconds: float = 0.0
 
     def stats(self, cfg) -> dict[str, Any]:
         """The machine's own per-layer figures (units in the keys), for tables and sim.json."""
@@ -76,7 +79,8 @@ class LayerResult:
         outs = None if any(r.outputs is None for r in results) else np.stack([r.outputs for r in results])
         return dict(n_rows=r0.n_rows, n_cols=r0.n_cols, outputs=outs, cycles=sum(r.cycles for r in results),
                     accesses=acc, runs=sum(r.runs for r in results),
-                    engine_seconds=sum(r.engine_seconds for r in results))
+                    engine_seconds=sum(r.engine_seconds for r in results),
+                    first_call_seconds=sum(r.first_call_seconds for r in results))
 
     @classmethod
     def merge(cls, results: list["LayerResult"]) -> "LayerResult":
@@ -88,13 +92,15 @@ class LayerResult:
     def to_doc(self) -> dict[str, Any]:
         """The result's entry in sim.json (everything but the outputs)."""
         return {"result_type": self.result_type, "rows": self.n_rows, "cols": self.n_cols, "runs": self.runs,
-                "cycles": int(self.cycles), "engine_seconds": self.engine_seconds, "accesses": self.accesses}
+                "cycles": int(self.cycles), "engine_seconds": self.engine_seconds,
+                "first_call_seconds": self.first_call_seconds, "accesses": self.accesses}
 
     @classmethod
     def from_doc(cls, d: dict) -> "LayerResult":
         return cls(n_rows=int(d["rows"]), n_cols=int(d["cols"]), outputs=None, cycles=int(d["cycles"]),
                    accesses={c: {k: int(v) for k, v in rw.items()} for c, rw in d["accesses"].items()},
-                   runs=int(d["runs"] if "runs" in d else d["inputs"]), engine_seconds=float(d.get("engine_seconds", 0.0)))
+                   runs=int(d["runs"] if "runs" in d else d["inputs"]), engine_seconds=float(d.get("engine_seconds", 0.0)),
+                   first_call_seconds=float(d.get("first_call_seconds", 0.0)))
 
 
 @dataclass
@@ -188,7 +194,7 @@ class EIELayerResult(LayerResult):
         pe = d["per_pe"]
         busy = np.asarray(pe["busy_cycles"], dtype=np.int64)
         return cls(**{k: getattr(base, k) for k in ("n_rows", "n_cols", "outputs", "cycles", "accesses", "runs",
-                                                    "engine_seconds")},
+                                                    "engine_seconds", "first_call_seconds")},
                    n_pe=len(busy), busy=busy, idle=np.asarray(pe["idle_cycles"], dtype=np.int64),
                    stalled=np.asarray(pe["stalled_cycles"], dtype=np.int64), entries=int(d["entries"]),
                    fillers=int(d["fillers"]), broadcasts=int(d["broadcasts"]),
@@ -235,7 +241,8 @@ class SimLayer:
                "vectors_per_input": self.vectors, "cycles": int(r.cycles),
                "cycles_per_input": r.cycles / runs, "latency_us": self.latency_us,
                "latency_us_per_input": self.latency_us / runs, **r.stats(self.config),
-               "engine_seconds": r.engine_seconds, "weight_frac_bits": self.fmt.weight_frac_bits,
+               "engine_seconds": r.engine_seconds, "first_call_seconds": r.first_call_seconds,
+               "weight_frac_bits": self.fmt.weight_frac_bits,
                "nnz_weights": int(self.nnz_weights), "reencoded": self.reencoded}
         if "max_pe_busy_cycles" in row:     # the machine's per-run figure, per input
             row["max_pe_busy_per_input"] = row["max_pe_busy_cycles"] / runs
@@ -282,7 +289,7 @@ class SimRun:
         """The totals row: cycles, latency, access counts (and EIE's entries, fillers, broadcasts)."""
         rows = [l.summary() for l in self.layers]
         t: dict[str, Any] = {"layer": "total"}
-        for k in ("cycles", "latency_us", "entries", "fillers", "broadcasts", "engine_seconds"):
+        for k in ("cycles", "latency_us", "entries", "fillers", "broadcasts", "engine_seconds", "first_call_seconds"):
             if all(k in r for r in rows):
                 t[k] = sum(r[k] for r in rows)
         for k in rows[0]:

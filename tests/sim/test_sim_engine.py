@@ -346,3 +346,26 @@ def test_random_layers_engines_agree_with_reference(case):
     assert r.accesses["ptr_sram"]["reads"] == 2 * cfg.n_pe * r.broadcasts
     for c in r.tile_cycles:
         assert c == 1 or c >= 6                         # broadcast, pop and the drain at least
+
+
+def test_first_call_cost_is_reported_apart_from_the_warm_engine_time():
+    # a fresh process: the first call loads the kernel (first_call_seconds > 0), the second does not
+    import subprocess
+    import sys
+    code = ("import numpy as np\n"
+            "from arch.config import AcceleratorConfig\n"
+            "from arch.fixedpoint import layer_format, one, quantize_codebook\n"
+            "from sim.engine import prepare_layer, run_layer\n"
+            "cfg = AcceleratorConfig(n_pe=4)\n"
+            "idx = (np.arange(8 * 6).reshape(8, 6) % 3).astype(np.uint8)\n"
+            "prep = prepare_layer(idx, cfg)\n"
+            "cents = np.linspace(0, 0.5, 16).astype(np.float32)\n"
+            "fmt = layer_format(cents, cfg)\n"
+            "cb = quantize_codebook(cents, fmt)\n"
+            "x = np.ones(6, dtype=np.int64) * int(one(fmt))\n"
+            "a = run_layer(prep, cb, x, fmt, False)\n"
+            "b = run_layer(prep, cb, x, fmt, False)\n"
+            "print(a.first_call_seconds, b.first_call_seconds, a.engine_seconds, a.cycles == b.cycles)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    first, second, warm, same = float(out[0]), float(out[1]), float(out[2]), out[3]
+    assert first > 0 and second == 0 and warm >= 0 and same == "True"
