@@ -6,9 +6,9 @@ HEAVY = ("matplotlib", "amaranth", "torch", "dask", "distributed", "pandas", "on
 
 
 def _imported_after(code: str) -> list[str]:
-    probe = code + f"\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    probe = code + f"\nimport sys\nprint('IMPORTED:', *(m for m in {HEAVY!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
-    return out.strip().splitlines()[-1].split() if out.strip() else []
+    return out.split("IMPORTED:")[-1].split()
 
 
 def test_importing_the_cli_imports_none_of_the_heavy_libraries():
