@@ -59,6 +59,7 @@ straddle two limbs). An empty PE has ``n_words = 0``.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -298,8 +299,8 @@ def _pack(v: np.ndarray, z: np.ndarray, index_bits: int, rel_index_bits: int,
     return out
 
 
-def _unpack(words: np.ndarray, n_entries: int, index_bits: int, rel_index_bits: int,
-            word_bits: int, epw: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_words(words, n_entries, word_bits: int, epw: int):
+    """``(words as an array, n_entries, words needed)``; raises unless ``words`` holds ``n_entries``."""
     n_limbs = -(-word_bits // 64)
     words = np.asarray(words)
     if words.ndim != 2 or words.shape[1] != n_limbs:
@@ -310,6 +311,13 @@ def _unpack(words: np.ndarray, n_entries: int, index_bits: int, rel_index_bits: 
     if n_entries < 0 or words.shape[0] < n_words:
         raise EncodingError(f"{n_entries} entries need {n_words} SRAM words of {epw} entries; "
                             f"only {words.shape[0]} given")
+    return words, n_entries, n_words
+
+
+def _unpack(words: np.ndarray, n_entries: int, index_bits: int, rel_index_bits: int,
+            word_bits: int, epw: int) -> tuple[np.ndarray, np.ndarray]:
+    words, n_entries, n_words = _check_words(words, n_entries, word_bits, epw)
+    n_limbs = words.shape[1]
     w = words[:n_words].astype(np.uint64, copy=False)
     eb = index_bits + rel_index_bits
     mask = np.uint64((1 << eb) - 1)
@@ -376,7 +384,7 @@ def _validate_indices(indices, index_bits: int) -> np.ndarray:
     if not np.issubdtype(a.dtype, np.integer):
         raise EncodingError(f"indices must be an integer array; got dtype {a.dtype}")
     if a.size:
-        lo, hi = int(a.min()), int(a.max())
+        lo, hi = (0 if a.dtype.kind == "u" else int(a.min())), int(a.max())
         if lo < 0:
             raise EncodingError(f"indices contain negative value {lo}; codebook indices must be >= 0")
         if hi >= (1 << index_bits):
@@ -386,7 +394,7 @@ def _validate_indices(indices, index_bits: int) -> np.ndarray:
 
 
 _ENCODE_BLOCK = 1 << 24
-"""Index-matrix elements per block of whole (PE, column) groups that :func:`encode_layer` encodes at once."""
+"""Index-matrix elements per block of whole (PE, column) groups that :func:`_encode_layer_numpy` encodes at once."""
 
 
 def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
@@ -407,6 +415,46 @@ def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
     """
     fmt = cfg.stream_format
     a = _validate_indices(indices, fmt.index_bits)
+    if fmt.rel_index_bits > 8:
+        return _encode_layer_numpy(a, fmt)
+    from ._encoding_kernels import _encode, _pack_streams, _split
+
+    n_rows, n_cols = a.shape
+    n_pe, ib, rb, eb, epw = fmt.n_pe, fmt.index_bits, fmt.rel_index_bits, fmt.entry_bits, fmt.entries_per_word
+    n_limbs = -(-fmt.word_bits // 64)
+    a = np.ascontiguousarray(a)                  # a copy only for a non-C-ordered input
+    col_ptr = np.empty((n_pe, n_cols + 1), dtype=np.int64)
+    # the entries v | z << index_bits, in 8 or 16 bits, in a buffer of fillers sized for the
+    # nonzeros and a quarter more (grown if the fillers need more)
+    nnz = int(np.count_nonzero(a))
+    e = np.full(nnz + nnz // 4 + 64, fmt.max_rel << ib, dtype=np.uint8 if eb <= 8 else np.uint16)
+    e, pe_start = _encode(a, n_pe, ib, rb, col_ptr, e)
+    e = e[:int(pe_start[-1])]
+    v_all = np.empty(e.shape[0], dtype=np.uint8)
+    z_all = np.empty(e.shape[0], dtype=np.uint8)
+    _split(e, fmt.index_bits, v_all, z_all)
+    whole = eb == 8 * e.itemsize and epw * eb == 64 * n_limbs and sys.byteorder == "little"
+    words_all, w_start = _pack_streams(e, pe_start, eb, epw, n_limbs, whole)
+    del e
+    return _streams(n_rows, n_cols, fmt, v_all, z_all, col_ptr, pe_start, words_all, w_start)
+
+
+def _streams(n_rows, n_cols, fmt, v_all, z_all, col_ptr, pe_start, words_all, w_start) -> EIEStreams:
+    """The EIEStreams whose PEs are read-only views into the layer-wide arrays (no per-PE copies)."""
+    for x in (v_all, z_all, col_ptr, words_all):
+        _readonly(x)
+    pes = []
+    for p in range(fmt.n_pe):
+        s, e = int(pe_start[p]), int(pe_start[p + 1])
+        pes.append(PEStream(v=v_all[s:e], z=z_all[s:e], col_ptr=col_ptr[p],
+                            words=words_all[w_start[p]:w_start[p + 1]]))
+    return EIEStreams(n_rows=int(n_rows), n_cols=int(n_cols), format=fmt, pes=tuple(pes))
+
+
+def _encode_layer_numpy(a: np.ndarray, fmt: StreamFormat) -> EIEStreams:
+    """:func:`encode_layer` in vectorised numpy, on validated uint8 indices ``a``: the reference
+    that the Numba kernels (arch/_encoding_kernels.py) equal bit for bit, and the encoder for
+    ``rel_index_bits > 8`` (whose z values do not fit the uint8 stream arrays)."""
     n_rows, n_cols = a.shape
     n_pe = fmt.n_pe
     rb = fmt.rel_index_bits
@@ -501,15 +549,7 @@ def encode_layer(indices: np.ndarray, cfg: HasStreamFormat) -> EIEStreams:
     words_all = _pack(v_pad, z_pad, ib, rb, wb, epw)
     del v_pad, z_pad
 
-    # Each PE's arrays are read-only views into the layer-wide arrays (no per-PE copies).
-    for a in (v_all, z_all, col_ptr, words_all):
-        _readonly(a)
-    pes = []
-    for p in range(n_pe):
-        s, e = int(pe_start[p]), int(pe_start[p + 1])
-        pes.append(PEStream(v=v_all[s:e], z=z_all[s:e], col_ptr=col_ptr[p],
-                            words=words_all[w_start[p]:w_start[p + 1]]))
-    return EIEStreams(n_rows=int(n_rows), n_cols=int(n_cols), format=fmt, pes=tuple(pes))
+    return _streams(n_rows, n_cols, fmt, v_all, z_all, col_ptr, pe_start, words_all, w_start)
 
 
 def decode_layer(streams: EIEStreams) -> np.ndarray:
@@ -530,7 +570,9 @@ def decode_layer(streams: EIEStreams) -> np.ndarray:
     if len(s.pes) != n_pe:
         raise EncodingError(f"streams have {len(s.pes)} PE streams for n_pe = {n_pe}")
     out = np.zeros((n_rows, n_cols), dtype=np.uint8)
-    flat_out = out.reshape(-1)
+    fast = s.rel_index_bits <= 8
+    if fast:
+        from ._encoding_kernels import _decode_pe
     for p, pe in enumerate(s.pes):
         cp = np.asarray(pe.col_ptr, dtype=np.int64)
         if cp.shape != (n_cols + 1,) or cp[0] != 0 or np.any(np.diff(cp) < 0):
@@ -539,23 +581,42 @@ def decode_layer(streams: EIEStreams) -> np.ndarray:
         n = int(cp[-1])
         if n == 0:
             continue
-        try:
-            v, z = _unpack(pe.words, n, s.index_bits, s.rel_index_bits, s.word_bits, s.entries_per_word)
-        except EncodingError as e:
-            raise EncodingError(f"PE {p}: {e}") from None
-        cs = np.cumsum(z.astype(np.int64) + 1)        # pos after each entry, counted from stream start
-        base = np.concatenate([np.zeros(1, np.int64), cs])[cp[:-1]]   # pos at each column start
-        col = np.repeat(np.arange(n_cols, dtype=np.int64), np.diff(cp))
-        row = cs - base[col] - 1                        # local row of each entry
-        keep = v != 0
-        row, col, vk = row[keep], col[keep], v[keep]
-        nloc = s.local_rows(p)
-        if row.size and int(row.max()) >= nloc:
-            k = int(np.argmax(row))
-            raise EncodingError(f"PE {p}: column {int(col[k])} has an entry at local row {int(row[k])}, "
-                                f"but the PE owns only {nloc} rows")
-        flat_out[(row * n_pe + p) * n_cols + col] = vk
+        if fast:
+            try:
+                words, n, n_words = _check_words(pe.words, n, s.word_bits, s.entries_per_word)
+            except EncodingError as e:
+                raise EncodingError(f"PE {p}: {e}") from None
+            words = np.ascontiguousarray(words[:n_words], dtype=np.uint64)
+            if _decode_pe(words, np.ascontiguousarray(cp), p, n_pe, s.index_bits, s.entry_bits,
+                          s.entries_per_word, s.local_rows(p), out) < 0:
+                continue
+            # an entry beyond the PE's rows: the numpy decoder below names it
+        _decode_pe_numpy(s, p, pe, cp, n, out)
     return out
+
+
+def _decode_pe_numpy(s: EIEStreams, p: int, pe: PEStream, cp: np.ndarray, n: int, out: np.ndarray) -> None:
+    """PE p's part of :func:`decode_layer` in vectorised numpy (``cp``: its checked column
+    pointers, ``n = cp[-1] > 0``); the decoder for ``rel_index_bits > 8`` and the one that
+    reports an entry beyond the PE's rows."""
+    n_cols, n_pe = s.n_cols, s.n_pe
+    flat_out = out.reshape(-1)
+    try:
+        v, z = _unpack(pe.words, n, s.index_bits, s.rel_index_bits, s.word_bits, s.entries_per_word)
+    except EncodingError as e:
+        raise EncodingError(f"PE {p}: {e}") from None
+    cs = np.cumsum(z.astype(np.int64) + 1)        # pos after each entry, counted from stream start
+    base = np.concatenate([np.zeros(1, np.int64), cs])[cp[:-1]]   # pos at each column start
+    col = np.repeat(np.arange(n_cols, dtype=np.int64), np.diff(cp))
+    row = cs - base[col] - 1                        # local row of each entry
+    keep = v != 0
+    row, col, vk = row[keep], col[keep], v[keep]
+    nloc = s.local_rows(p)
+    if row.size and int(row.max()) >= nloc:
+        k = int(np.argmax(row))
+        raise EncodingError(f"PE {p}: column {int(col[k])} has an entry at local row {int(row[k])}, "
+                            f"but the PE owns only {nloc} rows")
+    flat_out[(row * n_pe + p) * n_cols + col] = vk
 
 
 def check_capacity(streams: EIEStreams, cfg: "AcceleratorConfig") -> None:

@@ -132,7 +132,10 @@ def _sample_positions(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
         more = rng.integers(0, n, size=2 * (k - len(got)) + 16, dtype=np.int64)
         got = _sorted_unique(np.concatenate([got, more]))
     if len(got) > k:
-        got = np.sort(got[rng.choice(len(got), size=k, replace=False)])
+        # the chosen k of the sorted distinct positions, in order (= np.sort(got[chosen]), no sort)
+        keep = np.zeros(len(got), dtype=bool)
+        keep[rng.choice(len(got), size=k, replace=False)] = True
+        got = got[keep]
     return got
 
 

@@ -248,6 +248,26 @@ def _midpoints(c: np.ndarray) -> np.ndarray:
     return 0.5 * c[:-1] + 0.5 * c[1:]
 
 
+_LABELS_BY_COUNTING = 32
+"""Up to this many midpoints, :func:`_labels` counts the midpoints at or below each point (one
+vectorised comparison per midpoint) instead of a binary search per point: the same labels,
+several times faster on millions of points."""
+
+
+def _labels(m: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``searchsorted(m, a, side="right")`` as int32 (the nearest-centroid label of each point of
+    ``a`` for the midpoints ``m``), for non-decreasing ``m`` and finite ``a``: the number of
+    midpoints ``<= x`` for each point x."""
+    if 0 < len(m) <= _LABELS_BY_COUNTING and bool(np.all(m[1:] >= m[:-1])):
+        count = np.zeros(a.shape[0], dtype=np.int8)
+        ge = np.empty(a.shape[0], dtype=bool)
+        for x in m:
+            np.greater_equal(a, x, out=ge)
+            count += ge
+        return count.astype(np.int32)
+    return np.searchsorted(m, a, side="right").astype(np.int32)
+
+
 def _bounds(xs: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Run boundaries (k + 1 offsets into xs) of the nearest-centroid assignment.
 
@@ -426,7 +446,7 @@ def kmeans_1d(x, k: int, init="linear", max_iter: int = 100, tol: float = 0.0,
     if name == "optimal":
         # the exact optimum: Lloyd (and relocation) cannot improve it, so none is run (n_iter = 0)
         c = _optimal_centroids(xs, ws, k)
-        labels = np.searchsorted(_midpoints(c), a, side="right").astype(np.int32)
+        labels = _labels(_midpoints(c), a)
         d = a - c[labels]
         wcss = float(np.dot(d, d)) if sample_weight is None else float(np.dot(h * d, d))
         return KMeansResult(centroids=c, labels=labels, wcss=wcss, init_wcss=wcss, n_iter=0)
@@ -510,7 +530,7 @@ def kmeans_1d(x, k: int, init="linear", max_iter: int = 100, tol: float = 0.0,
             if _sorted_wcss(xs, _bounds(xs, c_opt), c_opt, ws) < best:
                 c = c_opt
 
-    labels = np.searchsorted(_midpoints(c), a, side="right").astype(np.int32)
+    labels = _labels(_midpoints(c), a)
     d = a - c[labels]
     if sample_weight is None:
         wcss = float(np.dot(d, d))

@@ -344,8 +344,9 @@ def test_fillers_count_toward_capacity():
 
 
 def test_blockwise_encoding_equals_one_block(monkeypatch):
-    """encode_layer works a block of whole (PE, column) groups at a time; tiny blocks give the
-    same streams as one block, and they decode to the indices."""
+    """The numpy encoder (_encode_layer_numpy, the fast encoder's reference) works a block of whole
+    (PE, column) groups at a time; tiny blocks give the same streams as one block and as
+    encode_layer, and they decode to the indices."""
     import arch.encoding as enc
 
     rng = np.random.default_rng(5)
@@ -355,11 +356,10 @@ def test_blockwise_encoding_equals_one_block(monkeypatch):
         idx = (rng.integers(1, 1 << bits, size=(n_rows, n_cols))
                * (rng.random((n_rows, n_cols)) < rng.random())).astype(np.uint8)
         fmt = enc.StreamFormat.smallest_word(npe, bits, rb)
-        monkeypatch.setattr(enc, "_ENCODE_BLOCK", 1 << 24)
         one = enc.encode_layer(idx, fmt)
-        for blk in (1, 5):
+        for blk in (1, 5, 1 << 24):
             monkeypatch.setattr(enc, "_ENCODE_BLOCK", blk)
-            many = enc.encode_layer(idx, fmt)
+            many = enc._encode_layer_numpy(idx, fmt)
             for a, b in zip(one.pes, many.pes):
                 for f in ("v", "z", "col_ptr", "words"):
                     assert np.array_equal(getattr(a, f), getattr(b, f)), (trial, blk, f)
