@@ -118,14 +118,17 @@ def _module_class():
 
         def _layer(self, spec: LayerSpec, node: Node, h):
             W, b = self.param(spec.name), self.param(spec.name + "_bias")
-            if self.hooks is not None:
+            # hooks with an ``fc_output(name, X, W, b)`` method compute fc layers' outputs themselves
+            # (sparse variational dropout's local reparameterisation); weight() is then not called
+            fc_output = getattr(self.hooks, "fc_output", None) if spec.kind is LayerKind.FC else None
+            if self.hooks is not None and fc_output is None:
                 W, b = self.hooks.weight(spec.name, W), self.hooks.weight(spec.name + "_bias", b)
             if spec.kind is LayerKind.FC:
                 X = h if node.attrs.get("per_position") else h.reshape(h.shape[0], -1)
                 if X.shape[-1] != spec.fan_in:
                     raise ModelError(f"layer {spec.name} takes {spec.fan_in} inputs per product; it is given "
                                      f"{X.shape[-1]} (input tensor {tuple(h.shape[1:])} per sample)")
-                out = F.linear(X, W, b)
+                out = F.linear(X, W, b) if fc_output is None else fc_output(spec.name, X, W, b)
             else:
                 if h.ndim != 4:
                     raise ModelError(f"layer {spec.name}: a conv layer needs (batch, channels, height, width) "

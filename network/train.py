@@ -52,7 +52,10 @@ class TrainHooks:
       straight-through estimator: ``w + (q(w) - w).detach()``);
     - :meth:`penalty`: a term added to the mean cross-entropy (L1, group lasso, a prior);
     - :meth:`loss`: the whole loss of a batch (knowledge distillation);
-    - :meth:`after_step`: runs after each update, under ``torch.no_grad()`` (clipping, rounding).
+    - :meth:`after_step`: runs after each update, under ``torch.no_grad()`` (clipping, rounding);
+    - ``fc_output(name, X, W, b)`` (optional, not defined here): a method that defines it computes
+      the outputs of fc layers itself from the raw parameters, instead of :meth:`weight` and a
+      linear layer (sparse variational dropout's local reparameterisation trick).
     """
 
     def extra_params(self, torch) -> dict:
@@ -77,6 +80,19 @@ class ChainHooks(TrainHooks):
 
     def __init__(self, hooks):
         self.hooks = [h for h in hooks if h is not None]
+        owners = [h for h in self.hooks if getattr(h, "fc_output", None) is not None]
+        if len(owners) > 1:
+            raise ValueError(f"{type(owners[0]).__name__} and {type(owners[1]).__name__} both compute the fc "
+                             "layers' outputs (fc_output); only one method may")
+        if owners:
+            own, others = owners[0], [h for h in self.hooks if h is not owners[0]]
+
+            def fc_output(name, X, W, b):
+                for h in others:                  # the others' forward weights, then the owner's outputs
+                    W, b = h.weight(name, W), h.weight(name + "_bias", b)
+                return own.fc_output(name, X, W, b)
+
+            self.fc_output = fc_output
 
     def extra_params(self, torch) -> dict:
         out = {}

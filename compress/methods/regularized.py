@@ -27,10 +27,13 @@ a zero *row* costs nothing but leaves a PE's output slot at ``relu(bias)``. To r
 matrices (fewer rows and columns, fewer pointers), run the structural transform
 ``structure = "l1_filter"`` (compress/methods/structured.py) on a network trained with ``ssl``.
 
-Extra parameters (the ``sws`` mixture, the ``variational_dropout`` log-variances) are trained by
-the trainer's SGD with the weights, but their gradient is first normalised per element by a
-running RMS (as RMSprop / Adam: both papers train them with Adam), so they move at a fixed
-pace (``step`` x the learning rate per update) whatever the scale of ``penalty``.
+Extra parameters (the ``sws`` mixture, the ``variational_dropout`` log-variances) are not
+stepped by the trainer's SGD: each has its own Adam (:class:`_HookAdam`, stepped in
+``after_step``), as both papers train them, with the papers' learning rates; the weights stay
+with the trainer. (Fed to the trainer's momentum, an RMS-normalised step moved them ~10x further
+than meant and never settled: log s^2 ran to its clamp, the mixture means out of the weights'
+range.) ``variational_dropout`` computes fc layers with the local reparameterisation trick
+(``fc_output``, which the trainer calls instead of ``weight`` when a hook defines it).
 
 May import arch, network and numpy; torch only inside the hooks (lazily, through the trainer).
 """
@@ -54,21 +57,47 @@ def _weight_keys(net) -> list[str]:
     return [s.name for s in net.specs]
 
 
-def _rms_normalised(p, step: float, beta: float = 0.99):
-    """Register on extra parameter ``p`` a gradient hook that returns ``step x g / RMS(g)`` (per
-    element, bias-corrected running mean of g**2 with decay ``beta``): an RMSprop pace for
-    parameters trained by the plain SGD of the trainer. Returns ``p``."""
-    state = {"v": None, "t": 0}
+class _HookAdam:
+    """Adam (Kingma and Ba, ICLR 2015) for a hook's extra parameters, as both papers train them.
 
-    def hook(g):
-        state["t"] += 1
-        g2 = (g * g).detach()
-        state["v"] = (1 - beta) * g2 if state["v"] is None else beta * state["v"] + (1 - beta) * g2
-        vhat = state["v"] / (1 - beta ** state["t"])
-        return step * g / (vhat.sqrt() + 1e-20)
+    The trainer steps its extra parameters with its own SGD with momentum; a parameter
+    :meth:`track`-ed here instead has its gradient captured by a tensor hook, which hands the
+    trainer a zero gradient (its velocity stays 0, so it never moves the parameter), and
+    :meth:`step` (called from the hook's ``after_step``) applies Adam with this parameter's own
+    learning rate. An Adam step moves each element by at most about ``lr`` whatever the scale of
+    the gradient, so the extra parameters move at a known pace whatever ``penalty`` and the
+    trainer's learning rate, momentum and schedule are (an RMS-normalised step fed to the
+    trainer's momentum moves ~ lr x step / (1 - momentum) = 10x more, and never settles)."""
 
-    p.register_hook(hook)
-    return p
+    def __init__(self, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.b1, self.b2, self.eps = float(betas[0]), float(betas[1]), float(eps)
+        self.entries: list[dict] = []
+
+    def track(self, p, lr: float):
+        e = {"p": p, "lr": float(lr), "g": None, "m": None, "v": None, "t": 0}
+
+        def hook(g, e=e):
+            e["g"] = g.detach().clone()
+            return g.new_zeros(g.shape)
+
+        p.register_hook(hook)
+        self.entries.append(e)
+        return p
+
+    def step(self) -> None:
+        for e in self.entries:
+            g = e["g"]
+            if g is None:
+                continue
+            e["g"] = None
+            e["t"] += 1
+            if e["m"] is None:
+                e["m"], e["v"] = g * 0.0, g * 0.0
+            e["m"].mul_(self.b1).add_((1 - self.b1) * g)
+            e["v"].mul_(self.b2).add_((1 - self.b2) * g * g)
+            mhat = e["m"] / (1 - self.b1 ** e["t"])
+            vhat = e["v"] / (1 - self.b2 ** e["t"])
+            e["p"].data.sub_(e["lr"] * mhat / (vhat.sqrt() + self.eps))
 
 
 # ----------------------------------------------------------------------------------- l1
@@ -261,41 +290,51 @@ class MixturePrior(TrainHooks):
     they are shared in the same codebook), J components.
 
     Component 0 has its mean fixed at 0 (the pruned weights) and starts with the mixing proportion
-    ``pi0`` (0.99); the other J - 1 means start evenly spaced over the weights' range (the zero
-    component's neighbours included). All standard deviations start at a quarter of that spacing. Learned
-    (extra parameters): the J - 1 means, the J log-variances, the J mixing logits. Instead of the
-    paper's Gamma hyper-priors on the precisions and Beta prior on pi0, simple clamps after each
-    step: each standard deviation in ``[1e-3, 1] x range`` (no variance collapse) and ``pi0 >= 0.5``.
+    ``pi0`` (0.99; the paper fixes it at 0.999 and trains ~100 epochs, so that the weights have
+    gathered around the means when the most probable component decides; after the one or two
+    epochs here a fixed 0.999 prunes ~99.5% of fc1 and the network breaks, a learned pi0 follows
+    the weights); the other J - 1 means start evenly spaced over the weights' range ``[lo, hi]``
+    (the zero component's neighbours included), all standard deviations at a quarter of that
+    spacing. Learned (extra parameters, each by its own Adam at the paper's learning rates: means
+    ``lr_mu`` 1e-4, log-variances ``lr_logs2`` 3e-3, mixing logits ``lr_pi`` 3e-3): the J - 1
+    means, the J log-variances, the J mixing logits. The weights themselves are trained by the
+    trainer (its SGD, learning rate and schedule). Instead of the paper's Gamma hyper-priors on
+    the precisions and Beta prior on pi0, clamps after each step: each standard deviation in
+    ``[1e-3, 0.5] x (hi - lo)`` (no variance collapse), each mean in ``[lo, hi]`` (the codebook
+    stays within the trained weights' range, representable in the machine's fixed point) and
+    ``pi0 >= 0.5``.
 
     ``penalty = strength x (-log p(w))``, ``-log p(w) = -sum_i log sum_j pi_j N(w_i | mu_j, s_j^2)``,
     added to the mean cross-entropy of a batch: ``strength`` is the paper's tau / N (per training
     sample; tau = 0.005 and N = 60,000 MNIST images give 8.3e-8)."""
 
-    def __init__(self, net, strength: float, J: int, pi0: float = 0.99, step: float = 0.1):
+    def __init__(self, net, strength: float, J: int, pi0: float = 0.99, lr_mu: float = 1e-4,
+                 lr_logs2: float = 3e-3, lr_pi: float = 3e-3):
         self.keys = [k for s in net.specs for k in (s.name, s.name + "_bias")]
         w = np.concatenate([np.ravel(net.params[k]) for k in self.keys]).astype(np.float64)
         lo, hi = float(w.min()), float(w.max())
+        self.lo, self.hi = lo, hi
         self.range = max(hi - lo, 1e-6)
-        self.J, self.strength, self.step = int(J), float(strength), float(step)
+        self.J, self.strength, self.pi0 = int(J), float(strength), float(pi0)
+        self.lrs = {"mu": float(lr_mu), "logs2": float(lr_logs2), "logit": float(lr_pi)}
         spacing = self.range / max(J - 2, 1)
         self.mu_init = np.linspace(lo, hi, J - 1) if J > 2 else np.array([hi if abs(hi) > abs(lo) else lo])
         self.logs2_init = np.full(J, 2 * np.log(spacing / 4))
         self.logit_init = np.log(np.r_[pi0, np.full(J - 1, (1 - pi0) / (J - 1))])
         self._p = None
+        self._adam = None
 
     # -- the parameters
     def extra_params(self, torch):
         if self._p is None:
-            spacing = self.range / max(self.J - 2, 1)
-            self._p = {
-                "mu": _rms_normalised(torch.nn.Parameter(torch.tensor(self.mu_init, dtype=torch.float32)),
-                                      self.step * spacing),
-                "logs2": _rms_normalised(torch.nn.Parameter(torch.tensor(self.logs2_init, dtype=torch.float32)),
-                                         self.step),
-                "logit": _rms_normalised(torch.nn.Parameter(torch.tensor(self.logit_init, dtype=torch.float32)),
-                                         self.step),
-            }
+            self._adam = _HookAdam()
+            self._p = {k: self._adam.track(torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)), self.lrs[k])
+                       for k, v in (("mu", self.mu_init), ("logs2", self.logs2_init), ("logit", self.logit_init))}
         return self._p
+
+    def _log_pi(self, logit: np.ndarray) -> np.ndarray:
+        lg = np.asarray(logit, dtype=np.float64)
+        return lg - np.logaddexp.reduce(lg)
 
     def mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(means, log-variances, log mixing proportions) as float64 arrays of J entries."""
@@ -303,8 +342,7 @@ class MixturePrior(TrainHooks):
             mu, ls, lg = self.mu_init, self.logs2_init, self.logit_init
         else:
             mu, ls, lg = (self._p[k].detach().double().numpy() for k in ("mu", "logs2", "logit"))
-        lg = lg - np.logaddexp.reduce(lg)
-        return np.r_[0.0, mu], np.asarray(ls, dtype=np.float64), lg
+        return np.r_[0.0, mu], np.asarray(ls, dtype=np.float64), self._log_pi(lg)
 
     def _torch_terms(self, torch):
         p = self.extra_params(torch)
@@ -312,14 +350,13 @@ class MixturePrior(TrainHooks):
         return mu, p["logs2"], torch.log_softmax(p["logit"], 0)
 
     def neg_log_prior(self, params):
-        """``-sum log p(w)`` over the prior's parameters (a torch scalar)."""
+        """``-sum log p(w)`` over the prior's parameters (a torch scalar; its gradients computed
+        in one fused pass from the responsibilities, :func:`_mixture_nll`)."""
         import torch
 
         mu, ls, lpi = self._torch_terms(torch)
         w = torch.cat([params[k].reshape(-1) for k in self.keys])
-        d = w[:, None] - mu[None, :]
-        logp = lpi[None, :] - 0.5 * (_LOG2PI + ls[None, :] + d * d / torch.exp(ls)[None, :])
-        return -torch.logsumexp(logp, 1).sum()
+        return _mixture_nll(torch).apply(w, mu, ls, lpi)
 
     def penalty(self, params):
         return self.strength * self.neg_log_prior(params)
@@ -329,11 +366,17 @@ class MixturePrior(TrainHooks):
             return
         import torch
 
-        lo, hi = 2 * np.log(1e-3 * self.range), 2 * np.log(self.range)
+        self._adam.step()
+        lo, hi = 2 * np.log(1e-3 * self.range), 2 * np.log(0.5 * self.range)
         self._p["logs2"].clamp_(float(lo), float(hi))
+        self._p["mu"].clamp_(self.lo, self.hi)
         lg = self._p["logit"]
-        others = torch.logsumexp(lg[1:], 0)
-        lg[0] = torch.maximum(lg[0], others)          # pi0 >= 0.5
+        lg[0] = torch.maximum(lg[0], torch.logsumexp(lg[1:], 0))          # pi0 >= 0.5
+
+    def stats(self) -> dict:
+        """The mixture's state, for logs and tests: means, standard deviations, mixing proportions."""
+        mu, ls, lpi = self.mixture()
+        return {"mu": mu, "sigma": np.exp(0.5 * ls), "pi": np.exp(lpi)}
 
     # -- the decisions
     def log_joint(self, values: np.ndarray) -> np.ndarray:
@@ -354,6 +397,40 @@ class MixturePrior(TrainHooks):
                 lj[:, 0] = -np.inf
             out[c0:c0 + step] = np.argmax(lj, axis=1)
         return out.reshape(np.shape(values))
+
+
+_NLL_FN = None
+
+
+def _mixture_nll(torch):
+    """A torch autograd Function: ``-sum_i log sum_j exp(lpi_j) N(w_i | mu_j, exp(ls_j))`` and its
+    gradients by the responsibilities r_ij (d/dw_i = sum_j r_ij (w_i - mu_j) / s_j^2, ...): about
+    twice as fast as autograd through the (weights x components) graph."""
+    global _NLL_FN
+    if _NLL_FN is None:
+        class MixtureNLL(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, w, mu, ls, lpi):
+                inv = torch.exp(-ls)
+                d = w[:, None] - mu[None, :]
+                logp = (lpi - 0.5 * (_LOG2PI + ls))[None, :] - 0.5 * d * d * inv[None, :]
+                m = logp.max(1).values
+                r = torch.exp(logp.sub_(m[:, None]))              # one exp over the (n, J) array
+                tot = r.sum(1)
+                r.div_(tot[:, None])
+                lse = m + torch.log(tot)
+                rd = r * d
+                ctx.save_for_backward(rd.mul(inv[None, :]).sum(1), -rd.sum(0) * inv,
+                                      0.5 * (r.sum(0) - (rd * d).sum(0) * inv), -r.sum(0))
+                return -lse.sum()
+
+            @staticmethod
+            def backward(ctx, g):
+                gw, gmu, gls, glpi = ctx.saved_tensors
+                return g * gw, g * gmu, g * gls, g * glpi
+
+        _NLL_FN = MixtureNLL
+    return _NLL_FN
 
 
 def _sws_components(cfg, net) -> int:
@@ -428,6 +505,9 @@ class SWSQuantizer(Quantizer):
 # ----------------------------------------------------------------------------------- variational dropout
 VD_K1, VD_K2, VD_K3 = 0.63576, 1.87320, 1.48695
 
+#: log alpha is clipped to this range in the noise and in the KL, as the paper's code does.
+VD_LOG_ALPHA_CLIP = (-8.0, 8.0)
+
 
 def neg_kl(log_alpha, torch):
     """The approximation of -KL(q || log-uniform prior) per weight, Molchanov et al. (2017), Eq. 14:
@@ -436,39 +516,64 @@ def neg_kl(log_alpha, torch):
 
 
 class VariationalDropoutHooks(TrainHooks):
-    """Sparse variational dropout's training: per-weight ``log s^2`` (extra parameters, start at
-    -10); the forward pass uses ``w + s * eps``, fresh Gaussian ``eps`` per step (torch's random
-    stream, seeded by the trainer's ``torch.manual_seed``), on non-zero weights only (pruned
-    weights stay 0); the penalty is ``strength x sum KL`` (Eq. 14) with
-    ``log alpha = log s^2 - log w^2``, added to the mean cross-entropy: ``strength`` = 1 / N per
-    training sample gives the paper's variational lower bound.
+    """Sparse variational dropout's training, the paper's additive reparameterisation: the weights
+    are the means theta (trained by the trainer), per-weight ``log s^2`` are extra parameters
+    (start at ``init`` = -10, trained by their own Adam at ``lr``, the paper trains everything with
+    Adam), ``log alpha = log s^2 - log theta^2`` clipped to [-8, 8] (as the paper's code).
 
-    This is the *additive* reparameterisation with weight noise, one noise draw per weight shared
-    by the batch: unbiased, but noisier than the paper's local reparameterisation trick (noise on
-    the pre-activations, per sample), which would need a change to the forward pass."""
+    The forward pass uses ``theta + sqrt(alpha) |theta| eps`` (the noise variance is
+    ``alpha theta^2`` with the *clipped* alpha, as the paper's code, so a weight driven to 0 takes
+    its noise with it), fresh Gaussian ``eps`` per step (torch's random stream, seeded by the
+    trainer's ``torch.manual_seed``), on non-zero weights only (pruned weights stay 0); the
+    penalty is ``strength x sum KL`` (Eq. 14 on the clipped log alpha), added to the mean
+    cross-entropy: ``strength`` = 1 / N per training sample gives the paper's variational lower
+    bound per example. Test time (and everything after training) uses theta only.
 
-    def __init__(self, net, strength: float, init: float = -10.0, step: float = 0.5):
+    One noise draw per weight is shared by the batch: unbiased, but noisier than the paper's
+    local reparameterisation trick (noise on the pre-activations, per sample), which needs the
+    layer's input and so a change to the trainer's forward pass."""
+
+    def __init__(self, net, strength: float, init: float = -10.0, lr: float = 1e-2):
         self.keys = _weight_keys(net)
         self.shapes = {k: tuple(np.shape(net.params[k])) for k in self.keys}
-        self.strength, self.init, self.step = float(strength), float(init), float(step)
+        self.strength, self.init, self.lr = float(strength), float(init), float(lr)
         self._p = None
+        self._adam = None
 
     def extra_params(self, torch):
         if self._p is None:
-            self._p = {k: _rms_normalised(torch.nn.Parameter(torch.full(self.shapes[k], self.init)), self.step)
+            self._adam = _HookAdam()
+            self._p = {k: self._adam.track(torch.nn.Parameter(torch.full(self.shapes[k], self.init)), self.lr)
                        for k in self.keys}
         return self._p
+
+    def log_alpha_t(self, key, w, torch):
+        """The clipped log alpha of a layer (torch)."""
+        la = self.extra_params(torch)[key] - torch.log(w * w + 1e-16)
+        return torch.clamp(la, *VD_LOG_ALPHA_CLIP)
 
     def weight(self, key, w):
         if self._p is None or key not in self._p:
             return w
         import torch
 
-        s = torch.exp(0.5 * self._p[key])
-        return w + s * torch.randn_like(w) * (w != 0).detach()
+        std = torch.exp(0.5 * self.log_alpha_t(key, w, torch)) * w.abs()
+        return w + std * torch.randn_like(w)
 
-    def log_alpha_t(self, key, w, torch):
-        return self.extra_params(torch)[key] - torch.log(w * w + 1e-16)
+    def fc_output(self, key, X, w, b):
+        """The local reparameterisation trick (the paper's Sec. 4.1, Kingma et al. 2015) for an fc
+        layer: the pre-activations are sampled from their Gaussian, mean ``X theta^T + b`` and
+        variance ``X^2 (alpha theta^2)^T``, a fresh draw per sample (the trainer calls this instead
+        of :meth:`weight` for fc layers). Conv layers, and a trainer through ``ChainHooks``, use
+        the weight noise of :meth:`weight`."""
+        import torch
+
+        mean = torch.nn.functional.linear(X, w, b)
+        if self._p is None or key not in self._p:
+            return mean
+        s2 = torch.exp(self.log_alpha_t(key, w, torch)) * (w * w)
+        var = torch.nn.functional.linear(X * X, s2)
+        return mean + torch.sqrt(var + 1e-8) * torch.randn_like(mean)
 
     def penalty(self, params):
         import torch
@@ -481,15 +586,27 @@ class VariationalDropoutHooks(TrainHooks):
 
     def after_step(self, params):
         if self._p is not None:
+            self._adam.step()
             for p in self._p.values():
-                p.clamp_(-20.0, 10.0)
+                p.clamp_(-20.0, 0.0)
 
     def log_alpha(self, layer: str, w: np.ndarray) -> np.ndarray:
-        """``log alpha = log s^2 - log w^2`` of a layer's weights (numpy; +inf for a zero weight)."""
+        """``log alpha = log s^2 - log w^2`` of a layer's weights (numpy, not clipped; +inf for a
+        zero weight)."""
         ls = self.init if self._p is None else self._p[layer].detach().double().numpy()
         w = np.asarray(w, dtype=np.float64)
         with np.errstate(divide="ignore"):
             return ls - np.log(w * w)
+
+    def stats(self) -> dict:
+        """Per layer: (min, median, max) of log s^2, for logs and tests."""
+        if self._p is None:
+            return {}
+        out = {}
+        for k, p in self._p.items():
+            a = p.detach().double().numpy()
+            out[k] = (float(a.min()), float(np.median(a)), float(a.max()))
+        return out
 
 
 class VariationalDropoutPruner(Pruner):

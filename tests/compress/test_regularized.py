@@ -83,7 +83,7 @@ def test_vd_penalty_is_the_kl_approximation_of_eq_14():
     kl = 0.0
     for k in ("fc1", "fc2"):
         w = net.params[k].astype(np.float64)
-        la = -10.0 - np.log(w * w + 1e-16)
+        la = np.clip(-10.0 - np.log(w * w + 1e-16), -8.0, 8.0)                # clipped, as the paper's code
         nkl = 0.63576 / (1 + np.exp(-(1.87320 + 1.48695 * la))) - 0.5 * np.log1p(np.exp(-la)) - 0.63576
         kl += -nkl.sum()
     assert h.penalty(_params(net)).item() == pytest.approx(0.2 * kl, rel=1e-4)
@@ -114,7 +114,7 @@ def test_group_lasso_training_lowers_the_row_norms():
 def test_sws_training_moves_the_mixture_and_clusters_the_weights():
     x, y = _data()
     net = _net(1)
-    cfg = CompressionConfig(penalty=2e-3, fc_bits=2)
+    cfg = CompressionConfig(penalty=5e-3, fc_bits=2)
     prior = PRUNERS.get("sws").train_hooks(net, cfg)
     mu0, ls0, lp0 = prior.mixture()
 
@@ -266,3 +266,88 @@ def test_compress_network_end_to_end(method):
         assert np.allclose(cm.layers[0].centroids[1:], mu[1:].astype(np.float32))
         assert 0 < np.mean(idx["fc1"] != 0) < 1
     assert cm.meta["test_error_pct"] < 60.0                              # 4 classes: better than chance
+
+
+# ------------------------------------------------------------------ the extra parameters stay sane
+def test_hook_adam_moves_the_extra_parameters_at_their_own_pace():
+    """The trainer's SGD with momentum never moves them (they get a zero gradient); their own Adam
+    moves each element by at most about its learning rate per step, whatever the loss scale."""
+    x, y = _data(n=128)
+    net = _net(1)
+    h = R.VariationalDropoutHooks(net, 1000.0, lr=1e-2)                 # a huge KL weight
+    train(net, x, y, epochs=1, hooks=h, **{**_OPT, "lr": 0.5})            # 4 steps at a big trainer rate
+    ls = h.extra_params(torch)["fc1"].detach().numpy()
+    assert np.isfinite(ls).all() and np.abs(ls + 10.0).max() <= 4 * 1e-2 + 1e-4 and np.abs(ls + 10.0).max() > 0
+
+
+def test_vd_training_stays_bounded_and_learns():
+    """Would have caught the divergence: log s^2 finite and bounded, the weights in a sane range,
+    the error far from chance (4 classes: 75%)."""
+    x, y = _data(n=512)
+    net = _net(1)
+    train(net, x, y, epochs=10, **_OPT)
+    w0 = max(np.abs(net.params[k]).max() for k in ("fc1", "fc2"))
+    h = PRUNERS.get("variational_dropout").train_hooks(net, CompressionConfig(penalty=1.0 / 512))
+    train(net, x, y, epochs=20, hooks=h, **_OPT)
+    for k, p in h.extra_params(torch).items():
+        ls = p.detach().numpy()
+        assert np.isfinite(ls).all() and ls.min() >= -20.0 and ls.max() <= 0.0
+        assert np.isfinite(net.params[k]).all() and np.abs(net.params[k]).max() < 3 * w0
+    assert net.error_pct(x, y) < 30.0
+    m = PRUNERS.get("variational_dropout").mask(net.params["fc1"], "fc1", CompressionConfig(density=1.0), hooks=h)
+    assert 0 < m.mean() < 1                                              # log alpha > 3 prunes some, not all
+
+
+def test_vd_fc_output_is_the_local_reparameterisation():
+    net = _tiny()
+    h = R.VariationalDropoutHooks(net, 1.0)
+    with torch.no_grad():
+        h.extra_params(torch)["fc1"].fill_(-2.0)                          # s^2 = e^-2 where log alpha is not clipped
+    W = torch.tensor(net.params["fc1"])
+    b = torch.tensor(net.params["fc1_bias"])
+    x = np.array([1.0, 2.0], dtype=np.float32)
+    X = torch.tensor(np.tile(x, (40000, 1)))
+    torch.manual_seed(0)
+    out = h.fc_output("fc1", X, W, b).detach().numpy()
+    w = net.params["fc1"].astype(np.float64)
+    la = np.clip(-2.0 - np.log(w * w + 1e-16), -8, 8)
+    var = (x.astype(np.float64) ** 2 * np.exp(la) * w * w).sum(1)
+    assert np.allclose(out.mean(0), w @ x + net.params["fc1_bias"], atol=0.02)
+    assert np.allclose(out.var(0), var + 1e-8, rtol=0.05)                # a fresh draw per sample
+    assert not np.allclose(out[0], out[1])
+
+
+def test_sws_mixture_and_codebook_stay_in_the_weights_range():
+    """Would have caught the divergence: the means stay within the weights' range, the variances
+    finite and clamped, pi0 >= 0.5, the codebook is within the range."""
+    x, y = _data()
+    net = _net(1)
+    train(net, x, y, epochs=10, **_OPT)
+    cfg = CompressionConfig(penalty=5e-2, fc_bits=3, quantizer="sws")
+    prior = PRUNERS.get("sws").train_hooks(net, cfg)
+    train(net, x, y, epochs=20, hooks=prior, **_OPT)
+    st = prior.stats()
+    assert np.isfinite(st["mu"]).all() and np.isfinite(st["sigma"]).all()
+    assert prior.lo <= st["mu"].min() and st["mu"].max() <= prior.hi
+    assert (st["sigma"] >= 1e-3 * prior.range * 0.999).all() and (st["sigma"] <= 0.5 * prior.range * 1.001).all()
+    assert st["pi"][0] >= 0.5 - 1e-6 and st["pi"].sum() == pytest.approx(1.0)
+    vals = np.concatenate([np.ravel(net.params[k]) for k in prior.keys])
+    codes, cb = share_values(vals[vals != 0], 3, cfg)
+    assert prior.lo - 1e-6 <= cb.min() and cb.max() <= prior.hi + 1e-6
+    assert net.error_pct(x, y) < 30.0
+
+
+def test_sws_fused_gradient_matches_autograd():
+    rng = np.random.default_rng(0)
+    w = torch.tensor(rng.standard_normal(50) * 0.3, requires_grad=True)
+    mu = torch.tensor(np.r_[0.0, np.linspace(-0.6, 0.6, 4)], requires_grad=True)
+    ls = torch.tensor(np.log(rng.uniform(0.01, 0.1, 5)), requires_grad=True)
+    lpi = torch.tensor(np.log(np.r_[0.9, np.full(4, 0.025)]), requires_grad=True)
+    fused = R._mixture_nll(torch).apply(w, mu, ls, lpi)
+    g1 = torch.autograd.grad(fused, (w, mu, ls, lpi))
+    logp = lpi - 0.5 * (np.log(2 * np.pi) + ls) - 0.5 * (w[:, None] - mu) ** 2 / torch.exp(ls)
+    ref = -torch.logsumexp(logp, 1).sum()
+    g2 = torch.autograd.grad(ref, (w, mu, ls, lpi))
+    assert fused.item() == pytest.approx(ref.item(), rel=1e-9)
+    for a, b in zip(g1, g2):
+        assert np.allclose(a.numpy(), b.numpy(), rtol=1e-7, atol=1e-9)

@@ -385,3 +385,21 @@ def test_a_loss_hook_replaces_the_loss_and_masks_hold_after_hooks():
     train(net, x, y, epochs=1, seed=0, masks=masks, hooks=Half(), **OPT)
     assert sum(calls) == len(x)
     assert check_masks_hold(net, masks)
+
+
+def test_chained_hooks_forward_fc_output_after_the_other_hooks_weights():
+    from network.train import ChainHooks, TrainHooks
+
+    class Double(TrainHooks):
+        def weight(self, key, w):
+            return 2 * w
+
+    class Out(TrainHooks):
+        def fc_output(self, name, X, W, b):
+            return (name, X, W, b)
+
+    chain = ChainHooks([Double(), Out()])
+    assert chain.fc_output("fc1", "x", 3, 5) == ("fc1", "x", 6, 10)
+    assert getattr(ChainHooks([Double(), TrainHooks()]), "fc_output", None) is None
+    with pytest.raises(ValueError, match="only one method"):
+        ChainHooks([Out(), Out()])
