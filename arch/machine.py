@@ -66,9 +66,19 @@ class Machine:
         """Why :meth:`layer_config` changed the machine for a layer, or ``""``."""
         return ""
 
+    #: Config fields that change how a prepared layer runs but not what :meth:`prepare` builds
+    #: (EIE: the FIFO depth, the clock, the node). A sweep's points that differ only in them share
+    #: one prepared layer (:meth:`reuse_prepared`); the default, none, shares only equal configs.
+    timing_only_fields: ClassVar[tuple[str, ...]] = ()
+
     def prepare(self, indices: "np.ndarray", cfg, *, enforce_capacity: bool = True) -> Any:
         """Encode a layer (codebook indices, out x in, bias column last) for the machine, once."""
         raise NotImplementedError
+
+    def reuse_prepared(self, prepared: Any, cfg) -> Any:
+        """A layer prepared for a config that differs from ``cfg`` at most in
+        :attr:`timing_only_fields`, made ready to run on ``cfg`` (default: as is)."""
+        return prepared
 
     def run(self, prepared: Any, codebook_q: "np.ndarray", x: "np.ndarray", fmt: "LayerFormat", relu: bool):
         """Run one int64 input vector (activation format, bias column included) through a prepared

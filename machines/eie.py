@@ -65,10 +65,21 @@ class EIE(Machine):
     def retarget_note(self, cfg: AcceleratorConfig, layer_cfg: AcceleratorConfig) -> str:
         return cfg.retarget_note(layer_cfg)
 
+    #: The encoding and the tiling depend on neither (docs/microarchitecture.md).
+    timing_only_fields = ("fifo_depth", "clock_mhz", "tech_node")
+
     def prepare(self, indices, cfg: AcceleratorConfig, *, enforce_capacity: bool = True):
         from sim.engine import prepare_layer
 
         return prepare_layer(indices, cfg, enforce_capacity=enforce_capacity)
+
+    def reuse_prepared(self, prepared, cfg: AcceleratorConfig):
+        """The same streams, run on ``cfg``'s FIFO depth, clock and node (the layer's own index
+        widths kept)."""
+        import dataclasses
+
+        tcfg = prepared.tiled.cfg.replace(**{f: getattr(cfg, f) for f in self.timing_only_fields})
+        return dataclasses.replace(prepared, tiled=dataclasses.replace(prepared.tiled, cfg=tcfg))
 
     def run(self, prepared, codebook_q, x, fmt, relu):
         from sim.engine import run_layer

@@ -17,6 +17,7 @@ the machine being simulated.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Callable
 
 import numpy as np
@@ -27,7 +28,7 @@ from arch.machine import get_machine
 from .reference import check_runnable
 from .results import SimLayer, SimRun, SimulationMismatch
 
-__all__ = ["simulate_model", "simulate_workload"]
+__all__ = ["clear_workload_cache", "simulate_model", "simulate_workload"]
 
 Log = Callable[[str], None]
 
@@ -131,17 +132,67 @@ def simulate_model(model, x_float: np.ndarray, cfg, *, verify: bool = False, pro
     return run
 
 
+#: Bytes of generated layers and prepared (encoded) layers :func:`simulate_workload` keeps per
+#: process, least recently used first out: the points of a sweep that share a layer and its
+#: stream format reuse one generation and one encoding.
+WORKLOAD_CACHE_BYTES = 1 << 30
+_cache: "OrderedDict[tuple, tuple[object, int]]" = OrderedDict()
+
+
+def _nbytes(obj) -> int:
+    """The array bytes an object holds (its numpy attributes, one level down its dataclasses)."""
+    total = 0
+    for v in getattr(obj, "__dict__", {}).values():
+        if isinstance(v, np.ndarray):
+            total += v.nbytes
+        elif hasattr(v, "__dict__"):
+            total += sum(a.nbytes for a in vars(v).values() if isinstance(a, np.ndarray))
+    return total
+
+
+def _cached(key: tuple, make):
+    """``make()`` once per ``key`` while it stays in the cache (:data:`WORKLOAD_CACHE_BYTES`); a key
+    that cannot be hashed (a machine config holding a list, say) is not cached."""
+    try:
+        hash(key)
+    except TypeError:
+        return make()
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key][0]
+    value = make()
+    size = _nbytes(value)
+    _cache[key] = (value, size)
+    while len(_cache) > 1 and sum(n for _v, n in _cache.values()) > WORKLOAD_CACHE_BYTES:
+        _cache.popitem(last=False)
+    return value
+
+
+def clear_workload_cache() -> None:
+    """Forget the generated and prepared layers of :func:`simulate_workload`."""
+    _cache.clear()
+
+
 def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
                       enforce_capacity: bool = True) -> SimRun:
-    """One EIE benchmark layer (sim/workloads.py) on machine ``cfg``."""
+    """One EIE benchmark layer (sim/workloads.py) on machine ``cfg``.
+
+    The generated layer is kept per (name, seed, the machine's widths) and the prepared layer per
+    (name, seed, the machine but its ``Machine.timing_only_fields``), so a sweep over FIFO depths
+    or clocks generates and encodes each layer once per process.
+    """
     from .workloads import make_workload
 
     machine = get_machine(cfg)
-    w = make_workload(name, cfg, seed=seed)
+    gen_key = ("workload", str(name).strip().lower(), seed, cfg.index_bits, cfg.act_bits, cfg.act_frac_bits)
+    w = _cached(gen_key, lambda: make_workload(name, cfg, seed=seed))
     fmt = layer_format(w.centroids, cfg)
     cb = quantize_codebook(w.centroids, fmt)
     x = quantize_acts(w.x, cfg)
-    prep = machine.prepare(w.indices, cfg, enforce_capacity=enforce_capacity)
+    base = cfg.replace(**{f: getattr(type(cfg)(), f) for f in machine.timing_only_fields})
+    prep_key = ("prepared", gen_key, base, enforce_capacity)
+    prep = machine.reuse_prepared(
+        _cached(prep_key, lambda: machine.prepare(w.indices, base, enforce_capacity=enforce_capacity)), cfg)
     r = machine.run(prep, cb, x, fmt, w.relu)
     layer = SimLayer(name, cfg, fmt, type(r).merge([r]), "", int(np.count_nonzero(w.indices)))
     run = SimRun(name, [layer], r.outputs[None, :],
