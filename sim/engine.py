@@ -12,21 +12,19 @@ Two steps, so one encoding serves many input vectors:
   (``numba.prange``), and returns exactly what merging the K results of :func:`run_layer`
   would (:meth:`~sim.results.EIELayerResult.merge`).
 
-Per tile the kernel has two parts, both jitted:
-
-* ``_tile_timing``, the cycle loop: cycle by cycle, on the state at the start of each cycle,
-  (1) the broadcaster sends the next nonzero activation if every FIFO has room, else it
-  stalls; (2) a PE with entries left fetches one; (3) a PE whose column is finished and whose
-  FIFO was non-empty pops the head and reads the column's two pointers; (4) the broadcast
-  enters every FIFO at the end of the cycle. The tile takes ``t_last + 1 + P`` cycles
-  (``P = 4`` pipeline stages), 1 when the batch has no nonzero activation. For speed the loop
-  visits a PE only in the cycles where it can pop (a PE fetching a column can do nothing
-  else until its last fetch), which gives the same cycles, busy/stalled/idle split and
-  access counts as visiting every PE every cycle (the tests compare the two).
-* ``_tile_arith``, the datapath: every entry the PEs fetch in the tile, in each PE's fetch
-  order (its columns in broadcast order, each column's entries in address order), with
-  relative-index decoding and arch/fixedpoint.py's arithmetic. A row's accumulator lives on
-  one PE, so it receives its terms in column order, exactly as the pipeline would add them.
+Per tile the kernel (``_tile``, jitted) is event-driven over the pops, not cycle by cycle:
+the page's cycle loop reduces to a recurrence over the broadcasts and the pops (every FIFO
+receives the same broadcasts, so a FIFO is full iff its PE has not yet popped the activation
+broadcast D before; a PE pops a column when its previous column is finished and the column
+has arrived). Between two of its columns with entries a PE's timing is one number (its lag
+behind the broadcasts), so the work per column is proportional to the PEs with entries in it
+(``PreparedLayer.nz_*``), plus O(1) per PE per tile; idle stretches cost nothing. The
+arithmetic of a PE's column is done when it is popped: its entries in address order (their
+rows decoded once by :func:`prepare_layer`, ``PreparedLayer.ent``), with arch/fixedpoint.py's
+arithmetic. A row's accumulator lives on one
+PE, so it receives its terms in column order, exactly as the pipeline would add them. The
+cycles, the busy/stalled/idle split and the access counts are those of visiting every PE
+every cycle (the tests compare the two).
 
 :mod:`sim.pyengine` is a plain-Python implementation of the literal loop (every PE every
 cycle, FIFOs as queues; the independent check and the speed baseline). Both share
@@ -39,6 +37,11 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import binding as llvm_binding
+from llvmlite import ir as llvm_ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from arch.config import ACCESS_COMPONENTS, PIPELINE_STAGES, AcceleratorConfig, Overflow
 from arch.fixedpoint import LayerFormat, signed_max, signed_min, writeback
@@ -64,9 +67,23 @@ class PreparedLayer:
             in the PE so that one column's pointers of all PEs are adjacent in memory.
         max_index: the largest codebook index the layer uses (0 if none).
         max_column_entries: the most entries one PE has in one column (0 if none).
-        pe_order: int64 ``(n_passes, n_pe + 1)``: per pass the PEs that hold entries, then those
-            that hold none; the last column is how many hold entries. The PEs without entries
-            all behave alike, so the timing loop runs one of them for all (docs/simulator.md).
+        nz_ptr: int64 ``(n_passes, n_cols + 1)``: per pass and column j, the (PE, column) pairs
+            with entries are ``nz_ptr[k, j] .. nz_ptr[k, j+1]`` of ``nz_pe``, ``nz_c0``, ``nz_off``
+            (the engine's per-column work is over these pairs only).
+        nz_pe: int32, the PE of each pair, ascending within a column.
+        nz_c0: int32, the entry address of the pair's first entry, local to the PE's stream of
+            the pass (``col_ptr[k, j, p]``).
+        nz_off: int64, one more than the pairs: pair q's entries are ``nz_off[q] .. nz_off[q+1]`` (at
+            least one) of ``ent``, in address order.
+        ent: int32 (int64 if a pass has 2**23 rows or more), the entries of vz again, column-major
+            (pass, column, PE, entry address), as ``row << 8 | v``: v the codebook index (0: a
+            filler) and row the row of the pass the entry lands on (relative-index decoding done:
+            ``local row * n_pe + p``). So the engine reads one column's entries of all PEs from one
+            contiguous block, and its arithmetic has no chain from entry to entry.
+        lag_bound: more than the broadcaster can fall behind one broadcast per cycle in any tile
+            (the most stall cycles): 2 + the largest sum over a batch's columns of
+            ``max(1, the most entries one PE has in the column)``; the size of the engine's
+            per-tile table of stall cycles by lag.
     """
 
     tiled: TiledLayer
@@ -75,12 +92,12 @@ class PreparedLayer:
     col_ptr: np.ndarray
     max_index: int
     max_column_entries: int
-    pe_order: np.ndarray | None = None
-
-    @property
-    def calendar_size(self) -> int:
-        """The engine's event-calendar length: a power of two > the longest column + 1 cycles."""
-        return 1 << (self.max_column_entries + 2).bit_length()
+    nz_ptr: np.ndarray | None = None
+    nz_pe: np.ndarray | None = None
+    nz_c0: np.ndarray | None = None
+    nz_off: np.ndarray | None = None
+    ent: np.ndarray | None = None
+    lag_bound: int = 0
 
     # the tiling, for the engines and their callers
     cfg = property(lambda self: self.tiled.cfg)
@@ -135,15 +152,54 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
                 max_index = max(max_index, int(pe.v.max()))
     vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)
     max_col = int(np.diff(col_ptr, axis=1).max()) if col_ptr.size > n_pass * n_pe else 0
-    pe_order = np.zeros((n_pass, n_pe + 1), dtype=np.int64)
+    if col_ptr.size and int(col_ptr.max()) >= 1 << 31:
+        raise ValueError("a PE's stream of one pass holds 2**31 entries or more; the engine addresses them with int32")
+    # the (PE, column) pairs with entries, column by column, and their entries column-major (ent), in
+    # blocks of columns (bounded temporaries)
+    nz_ptr = np.zeros((n_pass, n_cols + 1), dtype=np.int64)
+    pe_parts, c0_parts, off_parts, ent_parts = [], [], [np.zeros(1, np.int64)], []
+    off = 0                                                 # pairs so far
+    n_vz = 0                                                # their entries so far
+    blk = max(1, (1 << 20) // max(1, n_pe))
+    colmax = np.ones(n_cols, dtype=np.int64)               # per column: max(its most entries on one PE, 1)
+    lag_bound = 2
     for k in range(n_pass):
-        has = col_ptr[k, n_cols] != col_ptr[k, 0]
-        pe_order[k, :n_pe] = np.concatenate([np.flatnonzero(has), np.flatnonzero(~has)])
-        pe_order[k, n_pe] = int(has.sum())
-    for arr in (vz, entry_base, col_ptr, pe_order):
+        cpk = col_ptr[k]
+        nz_ptr[k, 0] = off
+        for j0 in range(0, n_cols, blk):
+            j1 = min(n_cols, j0 + blk)
+            lo, hi = cpk[j0:j1], cpk[j0 + 1:j1 + 1]
+            jj, pp = np.nonzero(hi > lo)                    # row-major: by column, then PE
+            c0, n = lo[jj, pp], hi[jj, pp] - lo[jj, pp]
+            ends = np.cumsum(n)
+            pe_parts.append(pp.astype(np.int32))
+            c0_parts.append(c0.astype(np.int32))
+            off_parts.append(n_vz + ends)
+            if ends.size:                                   # entry t of pair q is vz[start_q + t]
+                first = ends - n
+                e = vz[np.repeat(entry_base[k, pp] + c0 - first, n) + np.arange(ends[-1])]
+                # relative-index decoding: pos restarts at 0 at each column, an entry lands on local
+                # row pos + z and sets pos = pos + z + 1; its row of the pass is local row * n_pe + p
+                z1 = np.cumsum((e >> 8).astype(np.int64) + 1)
+                r = z1 - np.repeat(z1[first] - ((e[first] >> 8).astype(np.int64) + 1), n) - 1
+                ent_parts.append(((r * n_pe + np.repeat(pp, n)) << 8) | (e & 255))
+                n_vz += int(ends[-1])
+            nz_ptr[k, j0 + 1:j1 + 1] = off + np.cumsum(np.bincount(jj, minlength=j1 - j0))
+            off += pp.shape[0]
+            colmax[j0:j1] = np.maximum((hi - lo).max(axis=1, initial=0), 1)
+        for b0, b1 in zip(tiled.batch_bounds[:-1], tiled.batch_bounds[1:]):
+            lag_bound = max(lag_bound, int(colmax[b0:b1].sum()) + 2)
+    nz_pe = np.concatenate(pe_parts) if pe_parts else np.zeros(0, np.int32)
+    nz_c0 = np.concatenate(c0_parts) if c0_parts else np.zeros(0, np.int32)
+    nz_off = np.concatenate(off_parts).astype(np.int64)
+    ent = np.concatenate(ent_parts) if ent_parts else np.zeros(0, np.int64)
+    if ent.size == 0 or int(ent.max()) < 1 << 31:
+        ent = ent.astype(np.int32)                          # rows of a pass < 2**23 (always in practice)
+    for arr in (vz, entry_base, col_ptr, nz_ptr, nz_pe, nz_c0, nz_off, ent):
         arr.flags.writeable = False
     return PreparedLayer(tiled=tiled, vz=vz, entry_base=entry_base, col_ptr=col_ptr, max_index=max_index,
-                         max_column_entries=max_col, pe_order=pe_order)
+                         max_column_entries=max_col, nz_ptr=nz_ptr, nz_pe=nz_pe, nz_c0=nz_c0,
+                         nz_off=nz_off, ent=ent, lag_bound=lag_bound)
 
 
 def _check_integers(**arrays) -> None:
@@ -235,232 +291,218 @@ def make_result(prep: PreparedLayer, acc: np.ndarray, fmt: LayerFormat, relu: bo
 # the jitted kernels
 # ---------------------------------------------------------------------------
 
+# LLVM's prefetch intrinsic is overloaded on the pointer type since LLVM 15 (opaque pointers)
+_PREFETCH = "llvm.prefetch.p0" if llvm_binding.llvm_version_info >= (15,) else "llvm.prefetch"
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch ``arr[idx]`` into the caches (LLVM's prefetch: read, keep, data); no effect
+    on any result."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i32 = llvm_ir.IntType(32)
+        i8p = llvm_ir.IntType(8).as_pointer()
+        fnty = llvm_ir.FunctionType(llvm_ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+        builder.call(fn, [builder.bitcast(ptr, i8p), llvm_ir.Constant(i32, 0), llvm_ir.Constant(i32, 3),
+                          llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
-def _tile_timing(cp, order, J, nJ, n_pe, D, H, bucket, nxt, popped, lastfetch, s0, waiters, poppers, hist,
-                 busy, stalled):
-    """The timing of one tile, cycle by cycle (docs/microarchitecture.md). Returns its cycles.
+def _tile(ent, nzp, nz_pe, nz_c0, nz_off, J, nJ, x, n_pe, D, slot_bits, cb, shift, wrap, acc_bits, acc, row0,
+          busy, stalled, cnt, pes, cols, sk, prod):
+    """One tile (docs/microarchitecture.md): its timing and its arithmetic, event by event. Returns its cycles.
 
-    ``cp[j, p]``: PE p's column pointers in this pass; ``J[:nJ]``: the batch's nonzero columns,
-    ascending. Adds each PE's busy and stalled cycles; idle cycles are the rest (the caller:
-    tile cycles - busy - stalled). The other arrays are scratch, reset here.
+    ``J[:nJ]``: the batch's nonzero columns, ascending; ``nzp[j] .. nzp[j+1]`` index the
+    (PE, column) pairs of column j in this pass (:class:`PreparedLayer`: ``nz_pe``, ``nz_c0``,
+    ``nz_off``; the entries ``ent``). Adds each PE's busy and stalled cycles (idle:
+    the rest, by the caller) and the counters entries, fillers and spmat word reads to
+    ``cnt[0]``, ``cnt[1]``, ``cnt[4]``. ``pes`` (n_pe, 8), ``cols`` (2+, n_cols + 1) and ``sk``
+    (``lag_bound``) and ``prod`` (len(cb)) are scratch, reset here.
 
-    The loop runs cycle by cycle, in the page's order of reasoning on the state at the start of
-    the cycle, but visits a PE only in the cycles where it can pop; nothing it skips can change
-    a result:
+    The page's cycle loop reduces to a max-plus recurrence over the pops; the work per column is
+    proportional to the PEs with entries in it (plus O(1) per PE per tile), and no cycle is
+    ticked:
 
-    * Every FIFO receives the same broadcasts, so PE p's FIFO holds ``J[popped[p]:bi]``
-      (``bi`` = activations broadcast before the cycle): ``occ_p = bi - popped[p]``, never above
-      D, and the FIFO is full iff ``popped[p] == bi - D``. ``hist[k]`` counts the PEs with
-      ``popped == k``, so "every FIFO has room" is ``hist[bi - D] == 0`` (step 1).
-    * A PE that pops a column with n entries in cycle t fetches it in cycles t+1 .. t+n (step 2,
-      one entry per cycle: busy) and its column is finished in cycle ``t + max(n, 1)``: after
-      its last fetch, or after the pointer read alone for an empty column. In between it
-      neither pops nor affects anyone, so it is filed in a calendar (``bucket``: a ring of H
-      cycles, H > longest column + 1, linked through ``nxt``) under that cycle.
-    * In cycle t, the PEs filed under t pop (step 3) if their FIFO is non-empty
-      (``popped < bi``); if they fetched their last entry in the same cycle the pop hides under
-      it (no extra busy cycle). Otherwise they wait; a waiter's FIFO gets an activation only
-      from a broadcast, so waiters pop in the cycle after the next broadcast, busy that cycle
-      with the pointer read alone.
-    * A waiting PE is not busy: its cycles are stalled when the broadcaster stalls. They are
-      counted as the difference of the running count of stall cycles between the first free
-      cycle (``s0``) and the pop.
-    * ``t_last`` is the last broadcast, pop or fetch; the tile takes ``t_last + 1 + P`` cycles.
-    * ``order``: the pass's PEs with entries first, then the ``m`` without (the last element
-      is how many have entries). Those ``m`` PEs start alike and see only empty columns, so they
-      follow one trajectory: one of them is run with weight ``m`` in ``hist`` and the pop count,
-      and its busy and stalled cycles are copied to the others at the end.
+    * ``b(k)``, the broadcast cycle of ``J[k]``; ``pop_p(k)``, the cycle PE p pops it. Every FIFO
+      receives the same broadcasts, so p's FIFO is full at the start of t iff it has not popped
+      ``k - D`` before t: ``b(k) = max(b(k-1) + 1, 1 + max_p pop_p(k - D))`` (``b(k) = k`` for
+      k < D), and every cycle before the last broadcast that is not a broadcast is a stall.
+      A PE pops k once its column is finished and k has arrived:
+      ``pop_p(k) = max(pop_p(k-1) + max(n, 1), b(k) + 1)``, n = its entries in column k-1
+      (``pop_p(-1) + max(n, 1) = 0``); the pop hides under the last fetch when the first term
+      wins with n > 0.
+    * In offsets from the column index, ``c(k) = b(k) - k`` (``cc``, non-decreasing) and
+      ``d_p(k) = pop_p(k) - k``: an empty column gives ``d_p(k) = max(d_p(k-1), c(k) + 1)``, a
+      column of n entries adds ``n - 1`` first. So a PE carries one lag ``L`` (``pes[p, 0]``),
+      changed only at its columns with entries: ``d_p(k) = max(L, c(k) + 1)``, and
+      ``L = d_p(k) + n - 1`` after column k. Each PE's L never decreases, so
+      ``max_p d_p(k) = max(c(k) + 1, the largest L set before k)`` (``mm``).
+    * busy: ``nJ`` pops + entries - hidden pops (``L > c(k)`` at the pop after a column with
+      entries). Stalled: before the pop of k a PE that has finished waits from its last busy
+      cycle + 1 to ``b(k)``; those are stall cycles but ``b(k)``. Over the pops of ``k1 .. k2``
+      (columns ``k1 .. k2 - 1`` empty on the PE, ``k1 - 1`` not, lag L) that is
+      ``max(c(k1) - L - 1, 0)`` for the first, then, for the empty columns, the values in
+      ``max(L, c(k1) + 1) .. c(k2)`` that ``c`` skips (a PE behind the broadcasts pops back to back
+      until it catches up, then waits out every gap but one cycle): ``sk[v]`` counts the skipped
+      values up to v. Added at each column with entries and at the end of the tile.
+    * ``t_last``: the last pop or fetch (all after the last broadcast); the tile takes
+      ``t_last + 1 + P`` cycles, 1 when nJ = 0.
+
+    The arithmetic is done as each PE's column is popped: its entries in address order (their
+    rows decoded by :func:`prepare_layer`) with arch/fixedpoint.py's arithmetic. A row's
+    accumulator lives on one PE, so it receives its terms in column order. A filler (``v == 0``)
+    adds ``(a * cb[0]) >> shift = 0`` (``prod[0]``), which leaves an accumulator unchanged in both overflow
+    modes, so it needs no branch. An SRAM word is read per fetch whose word
+    ``address >> slot_bits`` differs from the PE's previous fetch in the tile.
     """
     if nJ == 0:
         return 1                                   # the LNZD finds nothing
-    Hm = H - 1
-    for s in range(H):
-        bucket[s] = -1
-    for k in range(nJ + 1):
-        hist[k] = 0
-    hist[0] = n_pe
-    n_act = order[n_pe]
-    m = n_pe - n_act                               # PEs without entries, run as one: rep
-    rep = order[n_act] if m > 0 else -1
-    n_sim = n_act + (1 if m > 0 else 0)
-    busy_rep = busy[rep] if m > 0 else 0
-    stalled_rep = stalled[rep] if m > 0 else 0
-    # cycle 0: cur_p = end_p = 0 and every FIFO is empty: every PE waits, free from cycle 0
-    for i in range(n_sim):
-        p = order[i]
-        popped[p] = 0
-        lastfetch[p] = False
-        s0[p] = 0
-        waiters[i] = p
-    n_wait = n_sim
-    bi = 0                                         # activations broadcast before cycle t
-    n_stall = 0                                    # stall cycles before cycle t
-    pops_left = nJ * n_pe
-    bcast_prev = False                             # a broadcast entered the FIFOs at the end of t-1
+    # per PE, one row (one cache line): 0: L, the lag after its last column with entries; 1: that
+    # column + 1 (0: none yet); 2: the SRAM word of its last fetch; 3, 4: busy and stalled cycles
+    for p in range(n_pe):
+        pes[p, 0] = -1                             # pop_p(0) = b(0) + 1 = 1, free from cycle 0
+        pes[p, 1] = 0
+        pes[p, 2] = -1                             # the first fetch of a tile always reads
+        pes[p, 3] = 0
+        pes[p, 4] = 0
+    cc = cols[0]
+    mm = cols[1]
+    ncb = cb.shape[0]
+    hi_acc = (np.int64(1) << (acc_bits - 1)) - 1
+    lo_acc = -hi_acc - 1
+    mask = (np.int64(1) << acc_bits) - 1
+    n_ent = 0
+    n_fill = 0
+    n_words = 0
+    lmax = -1                                      # the largest L set so far
+    c = 0                                          # c(k)
+    sk[0] = 0
+    for k in range(nJ):
+        if k >= D:                                 # 1. broadcast: after every PE popped k - D
+            v = mm[k - D] + 1 - D
+            if v > c:                              # values c+1 .. v-1 skipped, v taken
+                if v >= sk.shape[0]:
+                    raise AssertionError("the broadcast lag exceeds PreparedLayer.lag_bound")
+                s0 = sk[c] - c
+                for u in range(c + 1, v):
+                    sk[u] = s0 + u
+                sk[v] = s0 + v - 1
+                c = v
+        cc[k] = c
+        sc = sk[c]
+        mm[k] = max(c + 1, lmax)
+        j = J[k]
+        a = x[j]
+        for u in range(ncb):                       # the column's term per codebook index
+            prod[u] = (a * cb[u]) >> shift
+        if k + 2 < nJ:                             # prefetch: the pairs two columns ahead,
+            q = nzp[J[k + 2]]
+            qe = min(nzp[J[k + 2] + 1], q + 128)
+            for u in range(q, qe, 8):
+                _prefetch(nz_off, u)
+            for u in range(q, qe, 16):
+                _prefetch(nz_pe, u)
+                _prefetch(nz_c0, u)
+        if k + 1 < nJ:                             # the entries one column ahead
+            q = nzp[J[k + 1]]
+            u0 = nz_off[q]
+            ue = min(nz_off[nzp[J[k + 1] + 1]], u0 + 512)
+            for u in range(u0, ue, 16):
+                _prefetch(ent, u)
+        for q in range(nzp[j], nzp[j + 1]):        # the PEs with entries in column j
+            p = nz_pe[q]
+            e0 = nz_off[q]
+            e1 = nz_off[q + 1]
+            n = e1 - e0
+            Lp = pes[p, 0]
+            k1 = pes[p, 1]                         # the pops of k1 .. k: their waits
+            ck1 = cc[k1]
+            pes[p, 4] += max(ck1 - Lp - 1, 0) + sc - sk[min(max(Lp - 1, ck1), c)]
+            pes[p, 3] += n - np.int64(Lp > ck1)    # 2. its fetches after the pop; a hidden pop
+            Lp = max(Lp, c + 1) + n - 1
+            pes[p, 0] = Lp
+            pes[p, 1] = k + 1
+            if Lp > lmax:
+                lmax = Lp
+            for ad in range(e0, e1):
+                e = ent[ad]
+                vv = e & 255
+                i = row0 + (e >> 8)
+                s = acc[i] + prod[vv]
+                if wrap:
+                    s = ((s - lo_acc) & mask) + lo_acc
+                else:
+                    s = min(max(s, lo_acc), hi_acc)
+                acc[i] = s
+                n_fill += vv == 0
+            n_ent += n
+            c0 = np.int64(nz_c0[q])
+            w0 = c0 >> slot_bits
+            w1 = (c0 + n - 1) >> slot_bits
+            n_words += w1 - w0 + 1 - (w0 == pes[p, 2])
+            pes[p, 2] = w1
+    cnt[0] += n_ent
+    cnt[1] += n_fill
+    cnt[4] += n_words
+    cl = cc[nJ - 1]
     t_last = 0
-    t = 0
-    while pops_left > 0:
-        # 1. broadcast or stall, on the occupancies at the start of the cycle
-        do_b = False
-        stall = False
-        if bi < nJ:
-            if bi < D or hist[bi - D] == 0:
-                do_b = True
-            else:
-                stall = True
-        # 3. column switches: the waiters if a broadcast entered their FIFO at the end of t-1, and
-        #    the PEs whose column is finished in this cycle if their FIFO is non-empty
-        n_pop = 0
-        if bcast_prev:
-            for w in range(n_wait):
-                p = waiters[w]
-                stalled[p] += n_stall - s0[p]
-                busy[p] += 1                       # the pointer read alone
-                poppers[n_pop] = p
-                n_pop += 1
-            n_wait = 0
-        sl = t & Hm
-        p = bucket[sl]
-        bucket[sl] = -1
-        while p >= 0:
-            if popped[p] < bi:                     # FIFO non-empty at the start of the cycle
-                busy[p] += 1 - lastfetch[p]        # the pop hides under a last fetch in this cycle
-                poppers[n_pop] = p
-                n_pop += 1
-            elif popped[p] < nJ:                   # starved: wait for the next broadcast
-                # free from this cycle, or from the next one if it fetches its last entry now
-                s0[p] = n_stall + (1 if (stall and lastfetch[p]) else 0)
-                waiters[n_wait] = p
-                n_wait += 1
-            p = nxt[p]
-        for w in range(n_pop):
-            p = poppers[w]
-            k = popped[p]
-            j = J[k]
-            wt = m if p == rep else 1
-            hist[k] -= wt
-            hist[k + 1] += wt
-            pops_left -= wt
-            popped[p] = k + 1
-            n = cp[j + 1, p] - cp[j, p]
-            busy[p] += n                           # 2. its fetches, cycles t+1 .. t+n
-            lastfetch[p] = n > 0
-            ready = t + max(n, 1)                  # after the last fetch, or the pointer read alone
-            t_last = max(t_last, t + n)            # the last fetch, or the pop
-            sl = ready & Hm
-            nxt[p] = bucket[sl]
-            bucket[sl] = p
-        # 4. the broadcast enters every FIFO at the end of the cycle
-        if do_b:
-            bi += 1
-            if t > t_last:
-                t_last = t
-        bcast_prev = do_b
-        if stall:
-            n_stall += 1
-        t += 1
-    if m > 1:                                      # the other PEs without entries: rep's cycles
-        db = busy[rep] - busy_rep
-        ds = stalled[rep] - stalled_rep
-        for i in range(n_act + 1, n_pe):
-            busy[order[i]] += db
-            stalled[order[i]] += ds
+    for p in range(n_pe):                          # the columns since each PE's last with entries
+        Lp = pes[p, 0]
+        k1 = pes[p, 1]
+        st = pes[p, 4]
+        bz = pes[p, 3] + nJ
+        if k1 < nJ:                                # the pops of k1 .. nJ - 1: their waits
+            ck1 = cc[k1]
+            st += max(ck1 - Lp - 1, 0) + sc - sk[min(max(Lp - 1, ck1), cl)]
+            bz -= np.int64(Lp > ck1)
+            e = max(Lp, cl + 1) + nJ - 1           # the pop of the last column
+        else:
+            e = Lp + nJ                            # the last fetch of the last column
+        busy[p] += bz
+        stalled[p] += st
+        if e > t_last:
+            t_last = e
     return t_last + 1 + PIPELINE_STAGES            # P = 4 stages drain the last entry
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_arith(vz, ebase, cp, order, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc, row0,
-                last_word, cnt):
-    """The datapath of one tile: every fetched entry's arithmetic, in each PE's fetch order.
-
-    Each PE fetches the entries of the batch's nonzero columns ``J[:nJ]`` in this order (the
-    FIFO order), and each accumulator belongs to one PE, so every accumulator gets its terms
-    in column order (arch/fixedpoint.py), as in the cycle loop. ``vz[ebase[p] + a]`` is PE
-    p's entry at address a, ``v | z << 8``. Relative-index decoding: ``pos`` restarts at 0 at
-    each column; an entry lands on local row ``pos + z`` (row ``row0 + (pos + z) * n_pe + p``
-    of the layer) and sets ``pos = pos + z + 1``. A filler (``v == 0``) adds
-    ``(a * cb[0]) >> shift = 0``, which leaves an accumulator unchanged in both overflow modes,
-    so it needs no branch (its row is one of the PE's: a real entry follows it). Adds entries,
-    fillers and SRAM word reads (one per fetch whose word ``address >> slot_bits`` differs from
-    the PE's previous fetch in the tile) to cnt[0], cnt[1], cnt[4].
-    """
-    hi = (np.int64(1) << (acc_bits - 1)) - 1
-    lo = -hi - 1
-    mask = (np.int64(1) << acc_bits) - 1
-    for p in range(n_pe):
-        last_word[p] = -1                          # the first fetch of a tile always reads
-    n_ent = 0
-    n_fill = 0
-    n_words = 0
-    n_act = order[n_pe]                            # the PEs without entries in the pass add nothing
-    for k in range(nJ):
-        j = J[k]
-        a = x[j]
-        for i_p in range(n_act):
-            p = order[i_p]
-            c0 = cp[j, p]
-            c1 = cp[j + 1, p]
-            if c1 == c0:
-                continue
-            base = ebase[p]
-            i = row0 + p                           # pos = 0
-            for ad in range(base + c0, base + c1):
-                e = vz[ad]
-                vv = e & 255
-                i += np.int64(e >> 8) * n_pe        # lands on local row pos + z
-                s = acc[i] + ((a * cb[vv]) >> shift)
-                if wrap:
-                    s = ((s - lo) & mask) + lo
-                else:
-                    s = min(max(s, lo), hi)
-                acc[i] = s
-                i += n_pe                          # pos = pos + z + 1
-                n_fill += vv == 0
-            n_ent += c1 - c0
-            w0 = c0 >> slot_bits
-            w1 = (c1 - 1) >> slot_bits
-            n_words += w1 - w0 + 1
-            if w0 == last_word[p]:
-                n_words -= 1
-            last_word[p] = w1
-    cnt[0] += n_ent
-    cnt[1] += n_fill
-    cnt[4] += n_words
-
-
-@numba.njit(cache=True, nogil=True)
-def _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift,
-                  wrap, acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0,
-                  waiters, poppers, last_word, J, hist):
-    """One input vector ``x`` through every tile of the layer, passes outer, batches inner.
+def _vector_tiles(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, acc, tile_cycles, busy, stalled, cnt, pes, cols, sk):
+    """One input vector ``x`` through every tile of the layer, passes outer, batches inner (:func:`_tile`).
 
     Accumulates into ``acc`` (n_rows, zero on entry), writes ``tile_cycles`` (n_tiles) and adds
     to ``busy``, ``stalled`` (n_pe) and the counters ``cnt`` (entries, fillers, broadcasts,
-    pops, spmat word reads). The other arrays are scratch (bucket: H; J: n_cols + 1;
-    hist: n_cols + 2; the rest: n_pe).
+    pops, spmat word reads). ``pes`` (n_pe, 8), ``cols`` (3, n_cols + 1) and ``sk`` (lag_bound) are scratch.
     """
     n_pass = pass_bounds.shape[0] - 1
     n_batch = batch_bounds.shape[0] - 1
+    J = cols[2]
+    prod = np.empty(cb.shape[0], dtype=np.int64)   # a column's terms (a * cb[v]) >> shift
     for k in range(n_pass):
-        cp = col_ptr[k]
-        order = pe_order[k]
         for b in range(n_batch):
             nJ = 0
             for j in range(batch_bounds[b], batch_bounds[b + 1]):
                 if x[j] != 0:
                     J[nJ] = j
                     nJ += 1
-            tile_cycles[k * n_batch + b] = _tile_timing(cp, order, J, nJ, n_pe, D, H, bucket, nxt, popped,
-                                                        lastfetch, s0, waiters, poppers, hist, busy, stalled)
-            _tile_arith(vz, entry_base[k], cp, order, J, nJ, x, n_pe, slot_bits, cb, shift, wrap, acc_bits, acc,
-                        pass_bounds[k], last_word, cnt)
+            tile_cycles[k * n_batch + b] = _tile(ent, nz_ptr[k], nz_pe, nz_c0, nz_off, J, nJ, x, n_pe,
+                                                 D, slot_bits, cb, shift, wrap, acc_bits, acc, pass_bounds[k], busy,
+                                                 stalled, cnt, pes, cols, sk, prod)
             cnt[2] += nJ
             cnt[3] += nJ * n_pe
 
 
 @numba.njit(cache=True, nogil=True)
-def _layer_kernel(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
-                  shift, wrap, acc_bits, H):
+def _layer_kernel(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, lag_bound):
     """Every tile of the layer for one input vector (:func:`_vector_tiles`).
 
     Returns (acc, tile_cycles, busy, stalled, counters: entries, fillers, broadcasts, pops,
@@ -473,47 +515,40 @@ def _layer_kernel(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, 
     busy = np.zeros(n_pe, dtype=np.int64)
     stalled = np.zeros(n_pe, dtype=np.int64)
     cnt = np.zeros(5, dtype=np.int64)
-    _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb, shift,
-                  wrap, acc_bits, H, acc, tile_cycles, busy, stalled, cnt,
-                  np.empty(H, dtype=np.int64), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
-                  np.empty(n_pe, dtype=np.bool_), np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
-                  np.empty(n_pe, dtype=np.int64), np.empty(n_pe, dtype=np.int64),
-                  np.empty(x.shape[0] + 1, dtype=np.int64), np.empty(x.shape[0] + 2, dtype=np.int64))
+    _vector_tiles(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, x, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, acc, tile_cycles, busy, stalled, cnt, np.empty((n_pe, 8), dtype=np.int64),
+                  np.empty((3, x.shape[0] + 1), dtype=np.int64), np.empty(lag_bound, dtype=np.int64))
     return acc, tile_cycles, busy, stalled, cnt
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _batch_kernel(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb, shift,
-                  wrap,
-                  acc_bits, H, chunk_bounds, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch,
-                  s0, waiters, poppers, last_word, J, hist):
+def _batch_kernel(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb,
+                  shift, wrap, acc_bits, chunk_bounds, acc, tile_cycles, busy, stalled, cnt, pes, cols, sk):
     """The rows of ``X`` (K vectors) through the layer, chunk by chunk in parallel (``prange``).
 
     Chunk ``c`` is the vectors ``chunk_bounds[c] .. chunk_bounds[c+1]``, run one after another
-    by one thread with row ``c`` of every scratch array and of the per-chunk sums ``busy``,
-    ``stalled`` (n_chunks, n_pe) and ``cnt`` (n_chunks, 5), which it adds to. Vector ``k``
-    accumulates into ``acc[k]`` (zero on entry) and writes ``tile_cycles[k]``. Any thread may
-    run any chunk, but only one at a time; every figure is an integer sum, so the result does
-    not depend on the chunks or the threads.
+    by one thread with row ``c`` of the scratch arrays ``pes`` (n_chunks, n_pe, 8), ``cols``
+    (n_chunks, 3, n_cols + 1), ``sk`` (n_chunks, lag_bound) and of the per-chunk sums ``busy``, ``stalled`` (n_chunks, n_pe)
+    and ``cnt`` (n_chunks, 5), which it adds to. Vector ``k`` accumulates into ``acc[k]`` (zero
+    on entry) and writes ``tile_cycles[k]``. Any thread may run any chunk, but only one at a
+    time; every figure is an integer sum, so the result does not depend on the chunks or the
+    threads.
     """
     for c in numba.prange(chunk_bounds.shape[0] - 1):
         for k in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb,
-                          shift, wrap, acc_bits, H, acc[k], tile_cycles[k], busy[c], stalled[c], cnt[c], bucket[c], nxt[c],
-                          popped[c], lastfetch[c], s0[c], waiters[c], poppers[c], last_word[c], J[c], hist[c])
+            _vector_tiles(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, X[k], n_pe, D,
+                          slot_bits, cb, shift, wrap, acc_bits, acc[k], tile_cycles[k], busy[c], stalled[c], cnt[c],
+                          pes[c], cols[c], sk[c])
 
 
 @numba.njit(cache=True, nogil=True)
-def _batch_kernel_serial(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X, n_pe, D, slot_bits, cb,
-                         shift, wrap,
-                         acc_bits, H, acc, tile_cycles, busy, stalled, cnt, bucket, nxt, popped, lastfetch, s0,
-                         waiters, poppers, last_word, J, hist):
+def _batch_kernel_serial(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, X, n_pe, D,
+                         slot_bits, cb, shift, wrap, acc_bits, acc, tile_cycles, busy, stalled, cnt, pes, cols, sk):
     """:func:`_batch_kernel` with one chunk, in the calling thread: no parallel region to start
     (whose wake-up of the other threads costs more than a few vectors on a busy machine)."""
     for k in range(X.shape[0]):
-        _vector_tiles(vz, entry_base, col_ptr, pe_order, pass_bounds, batch_bounds, X[k], n_pe, D, slot_bits, cb,
-                      shift, wrap, acc_bits, H, acc[k], tile_cycles[k], busy, stalled, cnt, bucket, nxt, popped, lastfetch,
-                      s0, waiters, poppers, last_word, J, hist)
+        _vector_tiles(ent, nz_ptr, nz_pe, nz_c0, nz_off, pass_bounds, batch_bounds, X[k], n_pe, D,
+                      slot_bits, cb, shift, wrap, acc_bits, acc[k], tile_cycles[k], busy, stalled, cnt, pes, cols, sk)
 
 
 def _load_kernel(kernel, args) -> float:
@@ -571,9 +606,9 @@ def run_layer(prep: PreparedLayer, codebook_q: np.ndarray, x: np.ndarray, fmt: L
     """
     cb, xv = check_inputs(prep, codebook_q, x, fmt)
     cfg = prep.cfg
-    args = (prep.vz, prep.entry_base, prep.col_ptr, prep.pe_order, prep.pass_bounds, prep.batch_bounds, xv,
-            cfg.n_pe, cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift),
-            fmt.overflow is Overflow.WRAP, int(fmt.acc_bits), prep.calendar_size)
+    args = (prep.ent, prep.nz_ptr, prep.nz_pe, prep.nz_c0, prep.nz_off, prep.pass_bounds,
+            prep.batch_bounds, xv, cfg.n_pe, cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift),
+            fmt.overflow is Overflow.WRAP, int(fmt.acc_bits), prep.lag_bound)
     first = _load_kernel(_layer_kernel, args)
     t0 = time.perf_counter()
     acc, tile_cycles, busy, stalled, cnt = _layer_kernel(*args)
@@ -628,15 +663,13 @@ def run_batch(prep: PreparedLayer, codebook_q: np.ndarray, X: np.ndarray, fmt: L
     threads = numba.get_num_threads()
     n_chunks = 1 if threads == 1 else max(1, min(K, CHUNKS_PER_THREAD * threads))
     block = max(1, BATCH_BLOCK_VALUES // max(1, n_rows, n_cols))
-    H = prep.calendar_size
     out = np.zeros((K, n_rows), dtype=np.int64)
     tile_cycles = np.empty((K, n_tiles), dtype=np.int64)
     busy = np.zeros((n_chunks, n_pe), dtype=np.int64)
     stalled = np.zeros((n_chunks, n_pe), dtype=np.int64)
     cnt = np.zeros((n_chunks, 5), dtype=np.int64)
-    scratch = (np.empty((n_chunks, H), np.int64), *(np.empty((n_chunks, n_pe), np.int64) for _ in range(2)),
-               np.empty((n_chunks, n_pe), np.bool_), *(np.empty((n_chunks, n_pe), np.int64) for _ in range(4)),
-               np.empty((n_chunks, n_cols + 1), np.int64), np.empty((n_chunks, n_cols + 2), np.int64))
+    scratch = (np.empty((n_chunks, n_pe, 8), np.int64), np.empty((n_chunks, 3, n_cols + 1), np.int64),
+               np.empty((n_chunks, prep.lag_bound), np.int64))
     wrap = fmt.overflow is Overflow.WRAP
     for s in range(0, K, block):
         e = min(K, s + block)
@@ -644,9 +677,9 @@ def run_batch(prep: PreparedLayer, codebook_q: np.ndarray, X: np.ndarray, fmt: L
         if xb.dtype != np.int64 or not xb.flags.c_contiguous or not xb.flags.writeable:
             xb = np.array(xb, dtype=np.int64, order="C")     # one jitted signature for every caller
         acc = out[s:e]
-        args = (prep.vz, prep.entry_base, prep.col_ptr, prep.pe_order, prep.pass_bounds, prep.batch_bounds, xb,
-                cfg.n_pe,
-                cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift), wrap, int(fmt.acc_bits), H)
+        args = (prep.ent, prep.nz_ptr, prep.nz_pe, prep.nz_c0, prep.nz_off, prep.pass_bounds,
+                prep.batch_bounds, xb, cfg.n_pe, cfg.fifo_depth, cfg.slot_bits, cb, int(fmt.product_shift), wrap,
+                int(fmt.acc_bits))
         m = min(e - s, n_chunks)
         if m == 1:
             kargs = (*args, acc, tile_cycles[s:e], busy[0], stalled[0], cnt[0], *(a[0] for a in scratch))
