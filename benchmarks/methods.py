@@ -135,7 +135,8 @@ def plot(model: str, rows: list[dict], path: Path) -> Path:
             ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         front = sorted(pareto(pts), key=lambda i: pts[i][0])
         if front:
-            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, label="Pareto front")
+            ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "k--", lw=1, marker="o", ms=11,
+                    mfc="none", mec="k", label=f"Pareto front ({len(front)} method{'s' if len(front) > 1 else ''})")
             ax.legend(fontsize=8)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
