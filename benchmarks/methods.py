@@ -163,9 +163,36 @@ def main(argv=None) -> int:
                     "(.md) and the plot (.png) are written beside it")
     ap.add_argument("--update", action="store_true", help="keep the runs already in --out and replace only the "
                     "methods and seeds run now")
+    ap.add_argument("--merge", default=None, metavar="A.json,B.json",
+                    help="run nothing: combine the runs of these JSON files (a later file's run of a method and "
+                    "seed replaces an earlier one's) into --out, with its table and plot")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if a.merge:
+        import json
+
+        out = Path(a.out or f"runs/bench/methods-{a.model}.json")
+        merged: dict = {}
+        for f in a.merge.split(","):
+            doc = json.loads(Path(f.strip()).read_text())
+            if doc.get("config", {}).get("model") != a.model:
+                print(f"--merge: {f.strip()} is not a {a.model} run", file=sys.stderr)
+                return 2
+            merged.update({(r["method"], r["seed"]): r for r in doc["runs"]})
+        runs = list(merged.values())
+        rows = summarize([x for x in runs if "error" not in x])
+        n_inputs = max((x.get("inputs") or 0 for x in runs), default=0)
+        write_json(out, {"benchmark": "methods", "config": {"model": a.model, "methods": sorted({x["method"] for x in runs}),
+                                                            "seeds": sorted({x["seed"] for x in runs}), "inputs": n_inputs,
+                                                            "machine": "default AcceleratorConfig",
+                                                            "merged_from": a.merge.split(",")},
+                         "machine": machine_info(), "runs": runs, "summary": rows})
+        out.with_suffix(".md").write_text(table_md(a.model, rows, n_inputs))
+        plot(a.model, rows, out.with_suffix(".png"))
+        print(table_md(a.model, rows, n_inputs))
+        print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+        return 0
     from network.data import data_from_dataset
     from network.mnist import load_mnist
 
