@@ -177,9 +177,10 @@ def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
                       enforce_capacity: bool = True) -> SimRun:
     """One EIE benchmark layer (sim/workloads.py) on machine ``cfg``.
 
-    The generated layer is kept per (name, seed, the machine's widths) and the prepared layer per
-    (name, seed, the machine but its ``Machine.timing_only_fields``), so a sweep over FIFO depths
-    or clocks generates and encodes each layer once per process.
+    The generated layer is kept per (name, seed, the machine's widths), the prepared layer per
+    (name, seed, the machine but its ``Machine.timing_only_fields``) and, with ``verify``, the
+    reference outputs per (name, seed, fixed-point formats), so a sweep over PE counts, FIFO
+    depths or clocks generates, encodes and checks against a reference computed once per process.
     """
     from .workloads import make_workload
 
@@ -200,7 +201,9 @@ def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
     if verify:
         from .reference import reference_layer
 
-        ref = reference_layer(w.indices, cb, x, fmt, w.relu)
+        # the reference depends on the layer, its inputs and the fixed-point formats, not on the
+        # PE count or the FIFO depth: one per sweep, not one per point
+        ref = _cached(("reference", gen_key, fmt, w.relu), lambda: reference_layer(w.indices, cb, x, fmt, w.relu))
         if not np.array_equal(ref, r.outputs):
             i = int(np.argmax(ref != r.outputs))
             raise SimulationMismatch(f"layer {name}: engine output differs from the reference at row {i} "

@@ -53,3 +53,31 @@ def test_the_cache_is_bounded(monkeypatch):
     simulate_workload("nt-lstm", AcceleratorConfig(n_pe=16))
     assert len(network._cache) == 1
     clear_workload_cache()
+
+
+def test_the_reference_is_computed_once_and_still_catches_a_wrong_output(monkeypatch):
+    import pytest
+
+    from sim import reference
+    from sim.results import SimulationMismatch
+
+    clear_workload_cache()
+    calls = []
+    real = reference.reference_layer
+    monkeypatch.setattr(reference, "reference_layer", lambda *a: calls.append(1) or real(*a))
+    for n_pe in (8, 16):
+        for d in (1, 4):
+            assert simulate_workload("nt-lstm", AcceleratorConfig(n_pe=n_pe, fifo_depth=d), verify=True).verified
+    assert len(calls) == 1
+    machine = get_machine("eie")
+    real_run = type(machine).run
+
+    def wrong(self, *a):
+        r = real_run(self, *a)
+        r.outputs[0] += 1
+        return r
+
+    monkeypatch.setattr(type(machine), "run", wrong)
+    with pytest.raises(SimulationMismatch):
+        simulate_workload("nt-lstm", AcceleratorConfig(n_pe=32), verify=True)
+    clear_workload_cache()
