@@ -58,13 +58,7 @@ class PreparedLayer:
 
     Attributes:
         tiled: the passes, batches and per-pass streams (:class:`~arch.tiling.TiledLayer`).
-        vz: uint16, every entry of every pass and PE as ``v | z << 8`` (pass-major, then PE, then
-            entry address; ``index_bits`` and ``rel_index_bits`` are at most 8).
-        entry_base: int64 ``(n_passes, n_pe)``: where PE ``p``'s stream of pass ``k`` starts in vz
-            (its entry address 0).
-        col_ptr: int64 ``(n_passes, n_cols + 1, n_pe)``: ``col_ptr[k, j, p]`` is PE ``p``'s pointer
-            ``j`` in pass ``k`` (an entry address local to that PE's stream of that pass). Column-major
-            in the PE so that one column's pointers of all PEs are adjacent in memory.
+        n_entries: the entries stored over all passes and PEs, fillers included.
         max_index: the largest codebook index the layer uses (0 if none).
         max_column_entries: the most entries one PE has in one column (0 if none).
         nz_ptr: int64 ``(n_passes, n_cols + 1)``: per pass and column j, the (PE, column) pairs
@@ -72,10 +66,10 @@ class PreparedLayer:
             (the engine's per-column work is over these pairs only).
         nz_pe: int32, the PE of each pair, ascending within a column.
         nz_c0: int32, the entry address of the pair's first entry, local to the PE's stream of
-            the pass (``col_ptr[k, j, p]``).
+            the pass (its column pointer j).
         nz_off: int64, one more than the pairs: pair q's entries are ``nz_off[q] .. nz_off[q+1]`` (at
             least one) of ``ent``, in address order.
-        ent: int32 (int64 if a pass has 2**23 rows or more), the entries of vz again, column-major
+        ent: int32 (int64 if a pass has 2**23 rows or more), the entries of the streams, column-major
             (pass, column, PE, entry address), as ``row << 8 | v``: v the codebook index (0: a
             filler) and row the row of the pass the entry lands on (relative-index decoding done:
             ``local row * n_pe + p``). So the engine reads one column's entries of all PEs from one
@@ -87,9 +81,7 @@ class PreparedLayer:
     """
 
     tiled: TiledLayer
-    vz: np.ndarray
-    entry_base: np.ndarray
-    col_ptr: np.ndarray
+    n_entries: int
     max_index: int
     max_column_entries: int
     nz_ptr: np.ndarray | None = None
@@ -115,7 +107,19 @@ class PreparedLayer:
     @property
     def total_entries(self) -> int:
         """Entries stored over all passes and PEs, fillers included."""
-        return int(self.vz.shape[0])
+        return self.n_entries
+
+
+def _pass_pointers(streams) -> np.ndarray:
+    """The column pointers of a pass's PEs as one ``(n_pe, n_cols + 1)`` array: the encoder's own
+    layer-wide array when every PE's pointers are its rows in order (no copy), else a stack."""
+    pes = streams.pes
+    whole = pes[0].col_ptr.base if pes else None
+    if (isinstance(whole, np.ndarray) and whole.shape == (len(pes), streams.n_cols + 1)
+            and all(pe.col_ptr.base is whole and pe.col_ptr.__array_interface__["data"][0]
+                    == whole[p].__array_interface__["data"][0] for p, pe in enumerate(pes))):
+        return whole
+    return np.stack([pe.col_ptr for pe in pes]) if pes else np.zeros((0, streams.n_cols + 1), np.int64)
 
 
 def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity: bool = True) -> PreparedLayer:
@@ -139,21 +143,20 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     n_pe, n_pass, n_cols = cfg.n_pe, tiled.n_passes, tiled.n_cols
     vzs = []
     entry_base = np.zeros((n_pass, n_pe), dtype=np.int64)
-    col_ptr = np.zeros((n_pass, n_cols + 1, n_pe), dtype=np.int64)
     base = 0
     max_index = 0
     for k, s in enumerate(tiled.streams):
         for p, pe in enumerate(s.pes):
             entry_base[k, p] = base
             base += pe.n_entries
-            col_ptr[k, :, p] = pe.col_ptr
             vzs.append(pe.v.astype(np.uint16) | (pe.z.astype(np.uint16) << 8))
             if pe.n_entries:
                 max_index = max(max_index, int(pe.v.max()))
-    vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)
-    max_col = int(np.diff(col_ptr, axis=1).max()) if col_ptr.size > n_pass * n_pe else 0
-    if col_ptr.size and int(col_ptr.max()) >= 1 << 31:
+    vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)       # a temporary: not kept
+    del vzs
+    if any(pe.n_entries >= 1 << 31 for s in tiled.streams for pe in s.pes):
         raise ValueError("a PE's stream of one pass holds 2**31 entries or more; the engine addresses them with int32")
+    max_col = 0
     # the (PE, column) pairs with entries, column by column, and their entries column-major (ent), in
     # blocks of columns (bounded temporaries)
     nz_ptr = np.zeros((n_pass, n_cols + 1), dtype=np.int64)
@@ -164,7 +167,7 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     colmax = np.ones(n_cols, dtype=np.int64)               # per column: max(its most entries on one PE, 1)
     lag_bound = 2
     for k in range(n_pass):
-        cpk = col_ptr[k]
+        cpk = _pass_pointers(tiled.streams[k]).T            # (n_cols + 1, n_pe), a view: no copy
         nz_ptr[k, 0] = off
         for j0 in range(0, n_cols, blk):
             j1 = min(n_cols, j0 + blk)
@@ -186,7 +189,9 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
                 n_vz += int(ends[-1])
             nz_ptr[k, j0 + 1:j1 + 1] = off + np.cumsum(np.bincount(jj, minlength=j1 - j0))
             off += pp.shape[0]
-            colmax[j0:j1] = np.maximum((hi - lo).max(axis=1, initial=0), 1)
+            most = (hi - lo).max(axis=1, initial=0)
+            max_col = max(max_col, int(most.max(initial=0)))
+            colmax[j0:j1] = np.maximum(most, 1)
         for b0, b1 in zip(tiled.batch_bounds[:-1], tiled.batch_bounds[1:]):
             lag_bound = max(lag_bound, int(colmax[b0:b1].sum()) + 2)
     nz_pe = np.concatenate(pe_parts) if pe_parts else np.zeros(0, np.int32)
@@ -195,9 +200,9 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     ent = np.concatenate(ent_parts) if ent_parts else np.zeros(0, np.int64)
     if ent.size == 0 or int(ent.max()) < 1 << 31:
         ent = ent.astype(np.int32)                          # rows of a pass < 2**23 (always in practice)
-    for arr in (vz, entry_base, col_ptr, nz_ptr, nz_pe, nz_c0, nz_off, ent):
+    for arr in (nz_ptr, nz_pe, nz_c0, nz_off, ent):
         arr.flags.writeable = False
-    return PreparedLayer(tiled=tiled, vz=vz, entry_base=entry_base, col_ptr=col_ptr, max_index=max_index,
+    return PreparedLayer(tiled=tiled, n_entries=int(base), max_index=max_index,
                          max_column_entries=max_col, nz_ptr=nz_ptr, nz_pe=nz_pe, nz_c0=nz_c0,
                          nz_off=nz_off, ent=ent, lag_bound=lag_bound)
 

@@ -45,7 +45,8 @@ def test_pairs_match_the_column_pointers():
     idx[:, 5] = 0
     prep = prepare_layer(idx, cfg)
     for k in range(prep.n_passes):
-        cp = prep.col_ptr[k]
+        pes_k = prep.streams[k].pes
+        cp = np.stack([pe.col_ptr for pe in pes_k], axis=1)          # (n_cols + 1, n_pe)
         for j in range(prep.n_cols):
             q0, q1 = prep.nz_ptr[k, j], prep.nz_ptr[k, j + 1]
             pes = prep.nz_pe[q0:q1].tolist()
@@ -53,7 +54,7 @@ def test_pairs_match_the_column_pointers():
             for q, p in zip(range(q0, q1), pes):
                 c0, c1 = cp[j, p], cp[j + 1, p]
                 assert prep.nz_c0[q] == c0 and prep.nz_off[q + 1] - prep.nz_off[q] == c1 - c0
-                e = prep.vz[prep.entry_base[k, p] + c0:prep.entry_base[k, p] + c1]
+                e = (pes_k[p].v.astype(np.int64) | (pes_k[p].z.astype(np.int64) << 8))[c0:c1]
                 ent = prep.ent[prep.nz_off[q]:prep.nz_off[q + 1]].astype(np.int64)
                 assert np.array_equal(ent & 255, e & 255)
                 local = np.cumsum((e >> 8).astype(np.int64) + 1) - 1
