@@ -110,6 +110,44 @@ class PreparedLayer:
         return self.n_entries
 
 
+@numba.njit(cache=True, nogil=True)
+def _pairs_of_pass(cp, vz, ebase, n_pe, q, t, nz_ptr, nz_pe, nz_c0, nz_off, ent, colmax):
+    """One pass of :func:`prepare_layer`'s pair arrays: for each column j, the PEs p with entries
+    (``cp[p, j + 1] > cp[p, j]``, ascending) become pairs ``q, q + 1, ...`` and their entries
+    ``ent[t], ...`` as ``row << 8 | v`` with the relative indices decoded (a column starts at local
+    row 0; an entry lands on local row ``pos + z`` and sets ``pos`` to one past it; the row of the
+    pass is ``local row * n_pe + p``). Fills ``nz_ptr`` (n_cols + 1, from the pairs so far),
+    ``colmax`` (per column: max(the most entries one PE has, 1)); returns ``(q, t, most)``."""
+    n_cols = cp.shape[1] - 1
+    most = 0
+    nz_ptr[0] = q
+    for j in range(n_cols):
+        m = 0
+        for p in range(n_pe):
+            c0 = cp[p, j]
+            c1 = cp[p, j + 1]
+            if c1 > c0:
+                nz_pe[q] = p
+                nz_c0[q] = c0
+                pos = 0
+                base = ebase[p]
+                for c in range(c0, c1):
+                    w = np.int64(vz[base + c])
+                    r = pos + (w >> 8)
+                    ent[t] = ((r * n_pe + p) << 8) | (w & 255)
+                    pos = r + 1
+                    t += 1
+                q += 1
+                nz_off[q] = t
+                if c1 - c0 > m:
+                    m = c1 - c0
+        colmax[j] = m if m > 1 else 1
+        if m > most:
+            most = m
+        nz_ptr[j + 1] = q
+    return q, t, most
+
+
 def _pass_pointers(streams) -> np.ndarray:
     """The column pointers of a pass's PEs as one ``(n_pe, n_cols + 1)`` array: the encoder's own
     layer-wide array when every PE's pointers are its rows in order (no copy), else a stack."""
@@ -157,47 +195,24 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     if any(pe.n_entries >= 1 << 31 for s in tiled.streams for pe in s.pes):
         raise ValueError("a PE's stream of one pass holds 2**31 entries or more; the engine addresses them with int32")
     max_col = 0
-    # the (PE, column) pairs with entries, column by column, and their entries column-major (ent), in
-    # blocks of columns (bounded temporaries)
+    # the (PE, column) pairs with entries, column by column, and their entries column-major (ent)
+    pointers = [_pass_pointers(st) for st in tiled.streams]          # (n_pe, n_cols + 1) each, no copy
+    n_pairs = sum(int(np.count_nonzero(cp[:, 1:] > cp[:, :-1])) for cp in pointers)
     nz_ptr = np.zeros((n_pass, n_cols + 1), dtype=np.int64)
-    pe_parts, c0_parts, off_parts, ent_parts = [], [], [np.zeros(1, np.int64)], []
-    off = 0                                                 # pairs so far
-    n_vz = 0                                                # their entries so far
-    blk = max(1, (1 << 20) // max(1, n_pe))
+    nz_pe = np.empty(n_pairs, dtype=np.int32)
+    nz_c0 = np.empty(n_pairs, dtype=np.int32)
+    nz_off = np.zeros(n_pairs + 1, dtype=np.int64)
+    ent = np.empty(int(base), dtype=np.int64)
     colmax = np.ones(n_cols, dtype=np.int64)               # per column: max(its most entries on one PE, 1)
     lag_bound = 2
+    q = t = 0
     for k in range(n_pass):
-        cpk = _pass_pointers(tiled.streams[k]).T            # (n_cols + 1, n_pe), a view: no copy
-        nz_ptr[k, 0] = off
-        for j0 in range(0, n_cols, blk):
-            j1 = min(n_cols, j0 + blk)
-            lo, hi = cpk[j0:j1], cpk[j0 + 1:j1 + 1]
-            jj, pp = np.nonzero(hi > lo)                    # row-major: by column, then PE
-            c0, n = lo[jj, pp], hi[jj, pp] - lo[jj, pp]
-            ends = np.cumsum(n)
-            pe_parts.append(pp.astype(np.int32))
-            c0_parts.append(c0.astype(np.int32))
-            off_parts.append(n_vz + ends)
-            if ends.size:                                   # entry t of pair q is vz[start_q + t]
-                first = ends - n
-                e = vz[np.repeat(entry_base[k, pp] + c0 - first, n) + np.arange(ends[-1])]
-                # relative-index decoding: pos restarts at 0 at each column, an entry lands on local
-                # row pos + z and sets pos = pos + z + 1; its row of the pass is local row * n_pe + p
-                z1 = np.cumsum((e >> 8).astype(np.int64) + 1)
-                r = z1 - np.repeat(z1[first] - ((e[first] >> 8).astype(np.int64) + 1), n) - 1
-                ent_parts.append(((r * n_pe + np.repeat(pp, n)) << 8) | (e & 255))
-                n_vz += int(ends[-1])
-            nz_ptr[k, j0 + 1:j1 + 1] = off + np.cumsum(np.bincount(jj, minlength=j1 - j0))
-            off += pp.shape[0]
-            most = (hi - lo).max(axis=1, initial=0)
-            max_col = max(max_col, int(most.max(initial=0)))
-            colmax[j0:j1] = np.maximum(most, 1)
+        q, t, most = _pairs_of_pass(pointers[k], vz, entry_base[k], n_pe, q, t, nz_ptr[k], nz_pe, nz_c0, nz_off,
+                                    ent, colmax)
+        max_col = max(max_col, int(most))
         for b0, b1 in zip(tiled.batch_bounds[:-1], tiled.batch_bounds[1:]):
             lag_bound = max(lag_bound, int(colmax[b0:b1].sum()) + 2)
-    nz_pe = np.concatenate(pe_parts) if pe_parts else np.zeros(0, np.int32)
-    nz_c0 = np.concatenate(c0_parts) if c0_parts else np.zeros(0, np.int32)
-    nz_off = np.concatenate(off_parts).astype(np.int64)
-    ent = np.concatenate(ent_parts) if ent_parts else np.zeros(0, np.int64)
+    del vz, pointers
     if ent.size == 0 or int(ent.max()) < 1 << 31:
         ent = ent.astype(np.int32)                          # rows of a pass < 2**23 (always in practice)
     for arr in (nz_ptr, nz_pe, nz_c0, nz_off, ent):
