@@ -376,9 +376,10 @@ def _tile(ent, nzp, nz_pe, nz_c0, nz_off, J, nJ, x, n_pe, D, slot_bits, cb, shif
     * ``t_last``: the last pop or fetch (all after the last broadcast); the tile takes
       ``t_last + 1 + P`` cycles, 1 when nJ = 0.
 
-    The arithmetic is done as each PE's column is popped: its entries in address order (their
-    rows decoded by :func:`prepare_layer`) with arch/fixedpoint.py's arithmetic. A row's
-    accumulator lives on one PE, so it receives its terms in column order. A filler (``v == 0``)
+    The arithmetic is done column by column, after the column's timing: the column's entries of
+    every PE are one contiguous block of ``ent`` (their rows decoded by :func:`prepare_layer`),
+    no two on the same row, so one flat loop applies arch/fixedpoint.py's arithmetic to them. A
+    row's accumulator lives on one PE, so it receives its terms in column order. A filler (``v == 0``)
     adds ``(a * cb[0]) >> shift = 0`` (``prod[0]``), which leaves an accumulator unchanged in both overflow
     modes, so it needs no branch. An SRAM word is read per fetch whose word
     ``address >> slot_bits`` differs from the PE's previous fetch in the tile.
@@ -452,23 +453,30 @@ def _tile(ent, nzp, nz_pe, nz_c0, nz_off, J, nJ, x, n_pe, D, slot_bits, cb, shif
             pes[p, 1] = k + 1
             if Lp > lmax:
                 lmax = Lp
-            for ad in range(e0, e1):
-                e = ent[ad]
-                vv = e & 255
-                i = row0 + (e >> 8)
-                s = acc[i] + prod[vv]
-                if wrap:
-                    s = ((s - lo_acc) & mask) + lo_acc
-                else:
-                    s = min(max(s, lo_acc), hi_acc)
-                acc[i] = s
-                n_fill += vv == 0
-            n_ent += n
             c0 = np.int64(nz_c0[q])
             w0 = c0 >> slot_bits
             w1 = (c0 + n - 1) >> slot_bits
             n_words += w1 - w0 + 1 - (w0 == pes[p, 2])
             pes[p, 2] = w1
+        # the column's entries of every PE are one contiguous block of ent, and no two of them
+        # share a row (a row lives on one PE, with one entry per column): one flat loop
+        a0 = nz_off[nzp[j]]
+        a1 = nz_off[nzp[j + 1]]
+        n_ent += a1 - a0
+        if wrap:
+            for ad in range(a0, a1):
+                e = ent[ad]
+                vv = e & 255
+                i = row0 + (e >> 8)
+                acc[i] = ((acc[i] + prod[vv] - lo_acc) & mask) + lo_acc
+                n_fill += vv == 0
+        else:
+            for ad in range(a0, a1):
+                e = ent[ad]
+                vv = e & 255
+                i = row0 + (e >> 8)
+                acc[i] = min(max(acc[i] + prod[vv], lo_acc), hi_acc)
+                n_fill += vv == 0
     cnt[0] += n_ent
     cnt[1] += n_fill
     cnt[4] += n_words
