@@ -180,3 +180,115 @@ def test_amaranth_sim_host_memories_start_empty():
     assert np.any(reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu) != 0)
     got = _run_rtl_host(case, load_memories=False)
     assert got["outputs"] == [0] * 8
+
+
+# ---------------------------------------------------------------- rounding ties and exact bounds
+def _edge_case(shift0: bool):
+    """A hand-built layer whose rows hit write-back ties and the saturation bounds exactly, with the
+    output each row must give (docs/microarchitecture.md's arithmetic: round half up, clamp).
+
+    Default widths (``shift0 = False``: product shift 6, write-back shift 8; column 0's activation
+    is 64, so a term there equals its weight, and column 1's is 16384, a term 256 x its weight),
+    or a 16-bit accumulator with the activation's fraction (``shift0``: write-back shift 0, product
+    shift 14; the accumulator's own saturation shows in the output)."""
+    from hw.cases import LayerCase
+    from arch.fixedpoint import layer_format
+
+    if shift0:
+        cfg = AcceleratorConfig(n_pe=2, acc_bits=16, acc_frac_bits=8, act_regs_per_pe=24, spmat_sram_bytes=1024)
+        x = np.array([32767, 16384, 0], dtype=np.int64)
+        cb = [0, 16384, 1, -32768, -1, 32767]
+        # rows as (index in column 0, index in column 1) -> expected output
+        rows = [((1, 0), 32767),             # 32767 x 16384 >> 14 = 32767: the accumulator's top, exactly
+                ((1, 2), 32767),             # 32767 + 1: saturates at the top
+                ((0, 3), -32768),            # 16384 x -32768 >> 14: the bottom, exactly
+                ((4, 3), -32768),            # -2 - 32768: saturates at the bottom
+                ((5, 0), 32767)]             # 32767 x 32767 >> 14 = 65532 in one term: saturates
+    else:
+        cfg = AcceleratorConfig(n_pe=2, act_regs_per_pe=24, spmat_sram_bytes=1024)
+        x = np.array([64, 16384, 0], dtype=np.int64)
+        cb = [0, 128, 384, 640, -128, -384, -640, 127, 129, 32767, 256, -32768, -384 - 256, 1]
+        rows = [((1, 0), 1), ((2, 0), 2), ((3, 0), 3),          # 0.5, 1.5, 2.5 round half up: 1, 2, 3
+                ((4, 0), 0), ((5, 0), -1), ((6, 0), -2),        # -0.5, -1.5, -2.5: 0, -1, -2
+                ((7, 0), 0), ((8, 0), 1),                       # just below and above a tie
+                ((0, 9), 32767),                                # 256 x 32767: the activation's top, exactly
+                ((10, 9), 32767),                               # 256 x 32768: clamped to the top
+                ((0, 11), -32768),                              # 256 x -32768: the bottom, exactly
+                ((12, 11), -32768)]                             # below it: clamped to the bottom
+    K = cfg.codebook_size
+    cb_q = np.zeros(K, dtype=np.int64)
+    cb_q[:len(cb)] = cb
+    fmt = layer_format(np.array([0.0, 1.0] + [0.5] * (K - 2)), cfg)  # weight fraction 14 bits
+    idx = np.zeros((len(rows), len(x)), dtype=np.int64)
+    for i, ((a, b), _e) in enumerate(rows):
+        idx[i, 0], idx[i, 1] = a, b
+    return LayerCase(cfg, idx, cb_q, x, fmt, False), [e for _r, e in rows]
+
+
+@pytest.mark.parametrize("shift0", [False, True])
+def test_amaranth_sim_rounding_ties_and_exact_bounds(shift0):
+    case, expected = _edge_case(shift0)
+    assert case.fmt.writeback_shift == (0 if shift0 else 8)
+    ref = [int(o) for o in reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)]
+    assert ref == expected                                  # the hand-computed contract
+    got = _run_rtl(case)
+    res = run_layer(prepare_layer(case.indices, case.cfg), case.codebook_q, case.x, case.fmt, case.relu)
+    assert got["outputs"] == expected and [int(o) for o in res.outputs] == expected
+    assert got["cycles"] == res.cycles and got["busy"] == [int(b) for b in res.busy]
+
+
+def _faulty_writeback(kind):
+    """hw.pe.writeback_value with one injected fault: ties to even, or a clamp bound one LSB in."""
+    from amaranth.hdl import Mux, Signal, signed
+
+    from arch.fixedpoint import signed_max, signed_min
+
+    def writeback_value(m, acc, fmt, relu):
+        r = fmt.writeback_shift
+        y = Signal(signed(fmt.acc_bits + 1))
+        if r > 0 and kind == "ties to even":
+            q, rem = acc >> r, acc & ((1 << r) - 1)
+            half = 1 << (r - 1)
+            m.d.comb += y.eq(Mux((rem > half) | ((rem == half) & q[0]), q + 1, q))
+        elif r > 0:
+            m.d.comb += y.eq((acc + (1 << (r - 1))) >> r)
+        else:
+            m.d.comb += y.eq(acc)
+        lo, hi = signed_min(fmt.act_bits), signed_max(fmt.act_bits)
+        if kind == "clamp bound":
+            hi -= 1
+        lo = 0 if relu else lo
+        out = Signal(signed(fmt.act_bits))
+        m.d.comb += out.eq(Mux(y > hi, hi, Mux(y < lo, lo, y)))
+        return out
+    return writeback_value
+
+
+def _faulty_accumulate():
+    """hw.pe.accumulate_value with its saturation's top one LSB low."""
+    from amaranth.hdl import Mux, Signal, signed
+
+    from arch.fixedpoint import signed_max, signed_min
+
+    def accumulate_value(m, acc, t, fmt):
+        s = Signal(signed(max(len(acc), len(t)) + 1))
+        m.d.comb += s.eq(acc + t)
+        lo, hi = signed_min(fmt.acc_bits), signed_max(fmt.acc_bits) - 1
+        return Mux(s > hi, hi, Mux(s < lo, lo, s))
+    return accumulate_value
+
+
+@pytest.mark.parametrize("fault", ["ties to even", "clamp bound", "accumulator bound"])
+def test_the_edge_cases_catch_injected_rtl_faults(fault, monkeypatch):
+    # the faults that once survived the whole suite: each makes the RTL differ from the contract
+    import hw.pe
+
+    if fault == "accumulator bound":
+        monkeypatch.setattr(hw.pe, "accumulate_value", _faulty_accumulate())
+    else:
+        monkeypatch.setattr(hw.pe, "writeback_value", _faulty_writeback(fault))
+    caught = []
+    for shift0 in (False, True):
+        case, expected = _edge_case(shift0)
+        caught.append(_run_rtl(case)["outputs"] != expected)
+    assert any(caught), f"the injected fault ({fault}) went unnoticed"
