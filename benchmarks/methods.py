@@ -152,6 +152,23 @@ def plot(model: str, rows: list[dict], path: Path) -> Path:
     return path
 
 
+def write_results(out: Path, model: str, runs: list[dict], n_inputs: int, tables: bool = True, **config) -> list[dict]:
+    """The JSON of ``runs`` (config, machine, runs, per-method summary) at ``out`` and, with
+    ``tables``, its markdown table and plot beside it; returns the summary rows."""
+    rows = summarize([x for x in runs if "error" not in x])
+    write_json(out, {"benchmark": "methods",
+                     "config": {"model": model, "methods": sorted({x["method"] for x in runs}),
+                                "seeds": sorted({x["seed"] for x in runs}), "inputs": n_inputs,
+                                "machine": "default AcceleratorConfig", **config},
+                     "machine": machine_info(), "runs": runs, "summary": rows})
+    if tables:
+        out.with_suffix(".md").write_text(table_md(model, rows, n_inputs))
+        plot(model, rows, out.with_suffix(".png"))
+        print(table_md(model, rows, n_inputs))
+        print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lenet-300-100", choices=["lenet-300-100", "lenet-5"])
@@ -181,17 +198,8 @@ def main(argv=None) -> int:
                 return 2
             merged.update({(r["method"], r["seed"]): r for r in doc["runs"]})
         runs = list(merged.values())
-        rows = summarize([x for x in runs if "error" not in x])
-        n_inputs = max((x.get("inputs") or 0 for x in runs), default=0)
-        write_json(out, {"benchmark": "methods", "config": {"model": a.model, "methods": sorted({x["method"] for x in runs}),
-                                                            "seeds": sorted({x["seed"] for x in runs}), "inputs": n_inputs,
-                                                            "machine": "default AcceleratorConfig",
-                                                            "merged_from": a.merge.split(",")},
-                         "machine": machine_info(), "runs": runs, "summary": rows})
-        out.with_suffix(".md").write_text(table_md(a.model, rows, n_inputs))
-        plot(a.model, rows, out.with_suffix(".png"))
-        print(table_md(a.model, rows, n_inputs))
-        print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+        write_results(out, a.model, runs, max((x.get("inputs") or 0 for x in runs), default=0),
+                      merged_from=a.merge.split(","))
         return 0
     from network.data import data_from_dataset
     from network.mnist import load_mnist
@@ -224,16 +232,9 @@ def main(argv=None) -> int:
                                      f"({r['cycles_per_image']:,.0f} cycles, {r['energy_pJ_per_image'] / 1e3:.1f} nJ "
                                      f"per image)")
             print(f"{a.model} {name} seed {seed}: {msg} in {time.time() - t:.0f} s", file=sys.stderr, flush=True)
-            rows = summarize([x for x in runs if "error" not in x])
-            doc = {"benchmark": "methods", "config": {"model": a.model, "methods": sorted({x["method"] for x in runs}),
-                                                      "seeds": sorted({x["seed"] for x in runs}),
-                                                      "inputs": a.inputs, "machine": "default AcceleratorConfig"},
-                   "machine": machine_info(), "runs": runs, "summary": rows}
-            write_json(out, doc)                       # after every run: an interrupted benchmark keeps its runs
-    out.with_suffix(".md").write_text(table_md(a.model, rows, a.inputs))
-    plot(a.model, rows, out.with_suffix(".png"))
-    print(table_md(a.model, rows, a.inputs))
-    print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+            # after every run: an interrupted benchmark keeps its runs
+            write_results(out, a.model, runs, a.inputs, tables=False)
+    write_results(out, a.model, runs, a.inputs)
     return 0
 
 

@@ -32,6 +32,7 @@ not instead of, its own rate.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,17 +66,17 @@ def pq_not_applicable(cols: int, bits: int, d: int) -> str | None:
 
 
 # ----------------------------------------------------------------------------- masked k-means
+@dataclass(frozen=True)
 class PQResult:
     """The result of :func:`masked_kmeans`: ``codewords`` (K, d) float64, ``labels`` (n,) int64,
     ``objective`` (the masked sum of squares of the result), ``history`` (the objective after
     the seeding and after each iteration: non-increasing) and ``n_iter``."""
 
-    def __init__(self, codewords, labels, objective, history, n_iter):
-        self.codewords = codewords
-        self.labels = labels
-        self.objective = objective
-        self.history = history
-        self.n_iter = n_iter
+    codewords: np.ndarray
+    labels: np.ndarray
+    objective: float
+    history: list
+    n_iter: int
 
 
 def _distances(MX, C):
