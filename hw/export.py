@@ -139,7 +139,9 @@ def to_readmemh(text: str, files: dict[tuple[str, str], str]) -> str:
 #: x R + LOGIC_BYTES_PER_REG2 x R**2`` (within 12% of the measured ones), and Amaranth's Verilog
 #: backend takes about ``SECONDS_PER_MB`` per MB of ``<name>.v`` (with Python's cyclic garbage
 #: collector run rarely, as ``dcsim verilog`` runs it; 1.5-2.5x as long with its default thresholds).
-LOGIC_BYTES_PER_PE = 28_600
+#: The raw-accumulator read port and the two access counters per PE (SRAM word reads, pointer
+#: reads) with the SRAM read enable added about 2,500 bytes per PE (measured at 1-16 PEs, R = 1-64).
+LOGIC_BYTES_PER_PE = 31_100
 LOGIC_BYTES_PER_REG = 1_260
 LOGIC_BYTES_PER_REG2 = 25
 SECONDS_PER_MB = 2.1

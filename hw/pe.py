@@ -23,7 +23,16 @@ Per cycle, on the state at the start of the cycle (the timing page, "One tile, c
   nothing.
 
 ``active`` (fetch or pop: a busy cycle) feeds the top's end-of-tile detection and the PE's busy
-counter. Accumulators keep their values across the input batches of a pass; in the last cycle of
+counter.
+
+The SRAM read port is enabled only by a fetch whose word (``cur >> slot_bits``) differs from the
+word of the PE's previous fetch in the tile (the first fetch of a tile always reads; ``tile_end``
+forgets the word): the read register keeps the word for the fetches that reuse it, as
+docs/microarchitecture.md's access table counts (:func:`spmat_read_enable`). Two access counters,
+which change no cycle of behaviour, count the SRAM word reads (``spmat_reads``: the cycles the
+read port is enabled) and the pointer reads (``ptr_reads``: 2 per pop, one per bank).
+
+Accumulators keep their values across the input batches of a pass; in the last cycle of
 a pass (``pass_end``) they are stored to the pass's output registers (with the bypass of the
 entry written in that cycle) and cleared. The write-back (round half up, ReLU, clamp) is
 combinational on the output read port (``out_row`` -> ``out_data``); it takes no cycles, as the
@@ -39,11 +48,14 @@ from amaranth.lib.wiring import In, Out
 from arch.config import AcceleratorConfig, Overflow
 from arch.fixedpoint import LayerFormat, signed_max, signed_min
 
-__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "LOAD_SPMAT",
+__all__ = ["PE", "COUNTER_BITS", "writeback_value", "accumulate_value", "spmat_read_enable", "LOAD_SPMAT",
            "LOAD_PTR_EVEN", "LOAD_PTR_ODD", "LOAD_CODEBOOK", "load_addr_bits", "load_data_bits"]
 
 #: Width of the cycle and busy counters.
 COUNTER_BITS = 32
+
+#: Pointer reads a pop makes: ``ptr[j]`` and ``ptr[j+1]``, one from each bank (the ``ptr_reads`` counter).
+POINTER_READS_PER_POP = 2
 
 #: ``ld_mem`` codes of the host load port (``host=True``).
 LOAD_SPMAT, LOAD_PTR_EVEN, LOAD_PTR_ODD, LOAD_CODEBOOK = 0, 1, 2, 3
@@ -68,6 +80,22 @@ def accumulate_value(m: Module, acc, t, fmt: LayerFormat):
         lo, hi = signed_min(fmt.acc_bits), signed_max(fmt.acc_bits)
         return Mux(s > hi, hi, Mux(s < lo, lo, s))   # in range: the assignment's truncation is exact
     return s[:fmt.acc_bits].as_signed()
+
+
+def spmat_read_enable(m: Module, fetch, word, tile_end):
+    """The SRAM read enable: a fetch whose word differs from the PE's previous fetch in the tile
+    (docs/microarchitecture.md, "Access counts"). When it is low the read register keeps its word,
+    which is the one the fetch needs. ``tile_end`` (the tile's last cycle, in which nothing is
+    fetched) forgets the word, so the first fetch of a tile always reads."""
+    last_word = Signal.like(word, name="sp_last_word")
+    last_valid = Signal(name="sp_last_valid")
+    en = Signal(name="sp_read_en")
+    m.d.comb += en.eq(fetch & ~(last_valid & (last_word == word)))
+    with m.If(fetch):
+        m.d.sync += [last_word.eq(word), last_valid.eq(1)]
+    with m.If(tile_end):
+        m.d.sync += last_valid.eq(0)
+    return en
 
 
 def writeback_value(m: Module, acc, fmt: LayerFormat, relu: bool):
@@ -104,9 +132,15 @@ class PE(wiring.Component):
         pass_end: this is the last cycle of the pass: at the end of the cycle the accumulators
             (with the bypass of the entry written in this cycle) are stored to the output
             registers of the pass and cleared.
+        tile_end: this is the last cycle of a tile (the next fetch is a tile's first: it reads
+            the SRAM whatever its word).
         full: the FIFO is full (at the start of the cycle).
         active: this cycle is busy (an entry fetch or a pop).
         busy_count: busy cycles so far.
+        spmat_reads: sparse-matrix SRAM word reads so far (cycles with the read port enabled).
+        ptr_reads: pointer reads so far, both banks (2 per pop).
+        acc_data: the raw accumulator of row ``out_row`` as stored at the end of its pass
+            (before write-back; ``fmt.acc_bits`` bits, signed), combinational.
         out_row, out_data: write-back of the PE's row ``out_row`` of the layer (pass ``k``'s local
             row ``r`` is ``k * act_regs_per_pe + r``; layer row ``i`` is ``i // n_pe``), combinational.
     """
@@ -139,11 +173,15 @@ class PE(wiring.Component):
             "push_col": In(unsigned(self.col_bits)),
             "pass_idx": In(range(max(2, self.n_passes))),
             "pass_end": In(1),
+            "tile_end": In(1),
             "full": Out(1),
             "active": Out(1),
             "busy_count": Out(COUNTER_BITS),
+            "spmat_reads": Out(COUNTER_BITS),
+            "ptr_reads": Out(COUNTER_BITS),
             "out_row": In(unsigned(self.out_bits)),
             "out_data": Out(signed(cfg.act_bits)),
+            "acc_data": Out(signed(fmt.acc_bits)),
         })
 
     def elaborate(self, platform):
@@ -210,8 +248,11 @@ class PE(wiring.Component):
             pop.eq(Mux(fetch, (cur + 1) == end, 1) & nonempty),
             self.active.eq(fetch | pop),
             sp_rd.addr.eq(cur >> cfg.slot_bits),
-            sp_rd.en.eq(fetch),
         ]
+        sp_word = Signal(unsigned(PB))
+        m.d.comb += sp_word.eq(cur >> cfg.slot_bits)
+        sp_en = spmat_read_enable(m, fetch, sp_word, self.tile_end)
+        m.d.comb += sp_rd.en.eq(sp_en)
         with m.If(fetch):
             m.d.sync += [cur.eq(cur + 1), first.eq(0)]
         with m.If(pop):
@@ -223,6 +264,11 @@ class PE(wiring.Component):
         m.d.sync += level.eq(level + self.push - pop)
         with m.If(self.active):
             m.d.sync += self.busy_count.eq(self.busy_count + 1)
+        # access counters (observation only)
+        with m.If(sp_en):
+            m.d.sync += self.spmat_reads.eq(self.spmat_reads + 1)
+        with m.If(pop):
+            m.d.sync += self.ptr_reads.eq(self.ptr_reads + POINTER_READS_PER_POP)
 
         # ---- stage registers ----
         s1_valid = Signal()
@@ -284,5 +330,7 @@ class PE(wiring.Component):
                 m.d.sync += accs[r].eq(0)
 
         # ---- write-back read port (round, ReLU, clamp: combinational) ----
-        m.d.comb += self.out_data.eq(writeback_value(m, outs[self.out_row], fmt, self.relu))
+        raw = Signal(signed(fmt.acc_bits))
+        m.d.comb += [raw.eq(outs[self.out_row]), self.acc_data.eq(raw)]
+        m.d.comb += self.out_data.eq(writeback_value(m, raw, fmt, self.relu))
         return m

@@ -65,8 +65,10 @@ class PreparedLayer:
             with entries are ``nz_ptr[k, j] .. nz_ptr[k, j+1]`` of ``nz_pe``, ``nz_c0``, ``nz_off``
             (the engine's per-column work is over these pairs only).
         nz_pe: int32, the PE of each pair, ascending within a column.
-        nz_c0: int32, the entry address of the pair's first entry, local to the PE's stream of
-            the pass (its column pointer j).
+        nz_c0: int32, the address of the pair's first entry in the PE's sparse-matrix SRAM, which
+            holds the PE's streams of all passes one after another (pass 0's, then pass 1's, ...,
+            as hw/image.py lays them out): the entries of the PE's earlier passes plus its column
+            pointer j. The word reads count on it.
         nz_off: int64, one more than the pairs: pair q's entries are ``nz_off[q] .. nz_off[q+1]`` (at
             least one) of ``ent``, in address order.
         ent: int32 (int64 if a pass has 2**23 rows or more), the entries of the streams, column-major
@@ -111,12 +113,13 @@ class PreparedLayer:
 
 
 @numba.njit(cache=True, nogil=True)
-def _pairs_of_pass(cp, vz, ebase, n_pe, q, t, nz_ptr, nz_pe, nz_c0, nz_off, ent, colmax):
+def _pairs_of_pass(cp, vz, ebase, sbase, n_pe, q, t, nz_ptr, nz_pe, nz_c0, nz_off, ent, colmax):
     """One pass of :func:`prepare_layer`'s pair arrays: for each column j, the PEs p with entries
     (``cp[p, j + 1] > cp[p, j]``, ascending) become pairs ``q, q + 1, ...`` and their entries
     ``ent[t], ...`` as ``row << 8 | v`` with the relative indices decoded (a column starts at local
     row 0; an entry lands on local row ``pos + z`` and sets ``pos`` to one past it; the row of the
-    pass is ``local row * n_pe + p``). Fills ``nz_ptr`` (n_cols + 1, from the pairs so far),
+    pass is ``local row * n_pe + p``; ``sbase[p]``: the pass's first address in PE p's SRAM).
+    Fills ``nz_ptr`` (n_cols + 1, from the pairs so far),
     ``colmax`` (per column: max(the most entries one PE has, 1)); returns ``(q, t, most)``."""
     n_cols = cp.shape[1] - 1
     most = 0
@@ -128,7 +131,7 @@ def _pairs_of_pass(cp, vz, ebase, n_pe, q, t, nz_ptr, nz_pe, nz_c0, nz_off, ent,
             c1 = cp[p, j + 1]
             if c1 > c0:
                 nz_pe[q] = p
-                nz_c0[q] = c0
+                nz_c0[q] = sbase[p] + c0
                 pos = 0
                 base = ebase[p]
                 for c in range(c0, c1):
@@ -181,19 +184,22 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     n_pe, n_pass, n_cols = cfg.n_pe, tiled.n_passes, tiled.n_cols
     vzs = []
     entry_base = np.zeros((n_pass, n_pe), dtype=np.int64)
+    sram_base = np.zeros((n_pass, n_pe), dtype=np.int64)     # a pass's first address in each PE's SRAM
     base = 0
     max_index = 0
     for k, s in enumerate(tiled.streams):
         for p, pe in enumerate(s.pes):
             entry_base[k, p] = base
             base += pe.n_entries
+            if k + 1 < n_pass:
+                sram_base[k + 1, p] = sram_base[k, p] + pe.n_entries
             vzs.append(pe.v.astype(np.uint16) | (pe.z.astype(np.uint16) << 8))
             if pe.n_entries:
                 max_index = max(max_index, int(pe.v.max()))
     vz = np.concatenate(vzs) if vzs else np.zeros(0, np.uint16)       # a temporary: not kept
     del vzs
-    if any(pe.n_entries >= 1 << 31 for s in tiled.streams for pe in s.pes):
-        raise ValueError("a PE's stream of one pass holds 2**31 entries or more; the engine addresses them with int32")
+    if n_pass and int((sram_base[-1] + [pe.n_entries for pe in tiled.streams[-1].pes]).max(initial=0)) >= 1 << 31:
+        raise ValueError("a PE holds 2**31 entries or more over its passes; the engine addresses them with int32")
     max_col = 0
     # the (PE, column) pairs with entries, column by column, and their entries column-major (ent)
     pointers = [_pass_pointers(st) for st in tiled.streams]          # (n_pe, n_cols + 1) each, no copy
@@ -207,7 +213,8 @@ def prepare_layer(indices: np.ndarray, cfg: AcceleratorConfig, enforce_capacity:
     lag_bound = 2
     q = t = 0
     for k in range(n_pass):
-        q, t, most = _pairs_of_pass(pointers[k], vz, entry_base[k], n_pe, q, t, nz_ptr[k], nz_pe, nz_c0, nz_off,
+        q, t, most = _pairs_of_pass(pointers[k], vz, entry_base[k], sram_base[k], n_pe, q, t, nz_ptr[k], nz_pe,
+                                    nz_c0, nz_off,
                                     ent, colmax)
         max_col = max(max_col, int(most))
         for b0, b1 in zip(tiled.batch_bounds[:-1], tiled.batch_bounds[1:]):

@@ -71,6 +71,8 @@ def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu:
 
     for k in range(n_passes):
         streams = prep.streams[k]
+        # the pass's first address in each PE's SRAM: a PE's passes are stored one after another
+        sram_base = [sum(int(prep.streams[q].pes[p].n_entries) for q in range(k)) for p in range(N)]
         row0, row1 = pass_bounds[k], pass_bounds[k + 1]
         pes = streams.pes
         col_ptr = [[int(c) for c in pe.col_ptr] for pe in pes]
@@ -109,7 +111,7 @@ def run_layer_python(prep: PreparedLayer, codebook_q, x, fmt: LayerFormat, relu:
                     # 2. entry fetch
                     if s.cur[p] < s.end[p]:
                         a = s.cur[p]
-                        word = a >> slot_bits
+                        word = (sram_base[p] + a) >> slot_bits
                         if word != s.last_word[p]:
                             A["spmat_sram"]["reads"] += 1
                             s.last_word[p] = word

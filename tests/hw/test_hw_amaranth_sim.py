@@ -1,7 +1,10 @@
 """Quick check of the RTL in Amaranth's own simulator (async add_testbench): random small
 layers, single-tile and multi-tile (several output passes and input batches), outputs against
-sim.reference bit for bit, cycles and every PE's busy cycles against sim.engine.run_layer exactly.
-The same contract is checked on the generated Verilog in test_hw_cocotb / test_hw_lenet."""
+sim.reference bit for bit, cycles and every PE's busy cycles against sim.engine.run_layer exactly;
+every row's raw accumulator (read back after ``done``) against the reference's and the engine's,
+and every PE's SRAM word reads and pointer reads against the access table's rule and the engine's
+counts (tests/hw/hw_expect.py). The same contract is checked on the generated Verilog in
+test_hw_cocotb / test_hw_lenet."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,25 +15,41 @@ pytest.importorskip("amaranth")
 from amaranth.sim import Simulator  # noqa: E402
 
 from arch.config import AcceleratorConfig  # noqa: E402
+from arch.fixedpoint import signed_max  # noqa: E402
 from hw.array import EIEArray, host_load_writes  # noqa: E402
-from hw.cases import random_case  # noqa: E402
-from sim.engine import prepare_layer, run_layer  # noqa: E402
+from hw.cases import edge_case, random_case  # noqa: E402
+from sim.engine import prepare_layer  # noqa: E402
 from sim.reference import reference_layer  # noqa: E402
-
+from tests.hw.hw_expect import expectations  # noqa: E402
 
 
 def _read_back(ctx, top, n_pe: int, n_rows: int, res: dict) -> None:
-    """After ``done``: the cycle counter, every PE's busy counter and every output row into ``res``."""
+    """After ``done``: the cycle counter, every PE's busy and access counters, every output row
+    and every row's raw accumulator into ``res``."""
     res["cycles"] = ctx.get(top.cycles)
-    res["busy"] = []
+    res["busy"], res["spmat_reads"], res["ptr_reads"] = [], [], []
     for p in range(n_pe):
         ctx.set(top.busy_pe, p)
         res["busy"].append(ctx.get(top.busy))
-    res["outputs"] = []
+        res["spmat_reads"].append(ctx.get(top.spmat_reads))
+        res["ptr_reads"].append(ctx.get(top.ptr_reads))
+    res["outputs"], res["accs"] = [], []
     for i in range(n_rows):
         ctx.set(top.out_pe, i % n_pe)
         ctx.set(top.out_row, i // n_pe)
         res["outputs"].append(ctx.get(top.out_data))
+        res["accs"].append(ctx.get(top.acc_data))
+
+
+def _check(got: dict, exp: dict, ctx: str = "") -> None:
+    """The RTL's read-back against :func:`tests.hw.hw_expect.expectations`: outputs and raw
+    accumulators bit for bit, cycles and busy cycles exactly, access counts per PE."""
+    assert got["outputs"] == exp["outputs"], ctx
+    assert got["accs"] == exp["accs"], f"raw accumulators: {ctx}"
+    assert got["cycles"] == exp["cycles"], ctx
+    assert got["busy"] == exp["busy"], ctx
+    assert got["spmat_reads"] == exp["spmat_reads"], f"SRAM word reads: {ctx}"
+    assert got["ptr_reads"] == exp["ptr_reads"], f"pointer reads: {ctx}"
 
 def _run_rtl(case):
     top = EIEArray(case.cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu)
@@ -63,19 +82,17 @@ def test_amaranth_sim_matches_simulator(n_pe):
                            float(rng.uniform(0.05, 0.8)), float(rng.uniform(0.0, 0.9)), bool(rng.integers(2)),
                            scale=float(rng.choice([1.0, 30.0])))
         got = _run_rtl(case)
-        ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
-        res = run_layer(prepare_layer(case.indices, cfg), case.codebook_q, case.x, case.fmt, case.relu)
         ctx = f"seed {seed}, cfg fifo {cfg.fifo_depth} rel {cfg.rel_index_bits} {cfg.overflow.value}, {case.indices.shape}"
-        assert got["outputs"] == [int(o) for o in ref], ctx
-        assert got["cycles"] == res.cycles, ctx
-        assert got["busy"] == [int(b) for b in res.busy], ctx
+        exp = expectations(case)
+        assert sum(exp["spmat_reads"]) == exp["engine_spmat_reads"], ctx    # one pass: the engine's count
+        _check(got, exp, ctx)
 
 
 @pytest.mark.parametrize("n_pe", [1, 2, 4])
 def test_amaranth_sim_multi_tile(n_pe):
     """Several output passes and input batches (small act_regs_per_pe): cycles, busy and outputs."""
     rng = np.random.default_rng(200 + n_pe)
-    n_multi = 0
+    n_multi = n_differ = 0
     for seed in range(12):
         cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=int(rng.choice([1, 2, 3, 4])),
                                 rel_index_bits=int(rng.choice([2, 3, 4])), act_regs_per_pe=int(rng.integers(1, 5)),
@@ -87,14 +104,15 @@ def test_amaranth_sim_multi_tile(n_pe):
         prep = prepare_layer(case.indices, cfg)
         n_multi += prep.n_tiles > 1
         got = _run_rtl(case)
-        ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
-        res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
+        exp = expectations(case)
         ctx = (f"seed {seed}, R {cfg.act_regs_per_pe} fifo {cfg.fifo_depth} rel {cfg.rel_index_bits}, "
-               f"{case.indices.shape}, {prep.n_passes} passes x {prep.n_batches} batches, tiles {res.tile_cycles}")
-        assert got["outputs"] == [int(o) for o in ref], ctx
-        assert got["cycles"] == res.cycles, ctx
-        assert got["busy"] == [int(b) for b in res.busy], ctx
+               f"{case.indices.shape}, {prep.n_passes} passes x {prep.n_batches} batches")
+        _check(got, exp, ctx)
+        n_differ += sum(exp["spmat_reads"]) != exp["engine_spmat_reads"]
     assert n_multi >= 6
+    # several passes: a pass's stream can start inside an SRAM word (hw/image.py packs the passes
+    # one after another), where the engine's pass-local word count differs (docs/hardware.md)
+    assert n_differ <= n_multi
 
 
 def _run_rtl_host(case, idle_before=3, load_memories=True):
@@ -164,11 +182,11 @@ def test_amaranth_sim_host_loads_everything(n_pe):
         baked = _run_rtl(case)
         prep = prepare_layer(case.indices, cfg)
         n_multi += prep.n_tiles > 1
-        res = run_layer(prep, case.codebook_q, case.x, case.fmt, case.relu)
+        exp = expectations(case)
         ctx = f"seed {seed}, {case.indices.shape}"
-        assert host["outputs"] == baked["outputs"], ctx
-        assert host["cycles"] == baked["cycles"] == host["edges"] == res.cycles, ctx
-        assert host["busy"] == baked["busy"] == [int(b) for b in res.busy], ctx
+        assert host.pop("edges") == exp["cycles"], ctx
+        assert host == baked, ctx
+        _check(host, exp, ctx)
     assert n_multi >= 2
 
 
@@ -183,58 +201,17 @@ def test_amaranth_sim_host_memories_start_empty():
 
 
 # ---------------------------------------------------------------- rounding ties and exact bounds
-def _edge_case(shift0: bool):
-    """A hand-built layer whose rows hit write-back ties and the saturation bounds exactly, with the
-    output each row must give (docs/microarchitecture.md's arithmetic: round half up, clamp).
-
-    Default widths (``shift0 = False``: product shift 6, write-back shift 8; column 0's activation
-    is 64, so a term there equals its weight, and column 1's is 16384, a term 256 x its weight),
-    or a 16-bit accumulator with the activation's fraction (``shift0``: write-back shift 0, product
-    shift 14; the accumulator's own saturation shows in the output)."""
-    from hw.cases import LayerCase
-    from arch.fixedpoint import layer_format
-
-    if shift0:
-        cfg = AcceleratorConfig(n_pe=2, acc_bits=16, acc_frac_bits=8, act_regs_per_pe=24, spmat_sram_bytes=1024)
-        x = np.array([32767, 16384, 0], dtype=np.int64)
-        cb = [0, 16384, 1, -32768, -1, 32767]
-        # rows as (index in column 0, index in column 1) -> expected output
-        rows = [((1, 0), 32767),             # 32767 x 16384 >> 14 = 32767: the accumulator's top, exactly
-                ((1, 2), 32767),             # 32767 + 1: saturates at the top
-                ((0, 3), -32768),            # 16384 x -32768 >> 14: the bottom, exactly
-                ((4, 3), -32768),            # -2 - 32768: saturates at the bottom
-                ((5, 0), 32767)]             # 32767 x 32767 >> 14 = 65532 in one term: saturates
-    else:
-        cfg = AcceleratorConfig(n_pe=2, act_regs_per_pe=24, spmat_sram_bytes=1024)
-        x = np.array([64, 16384, 0], dtype=np.int64)
-        cb = [0, 128, 384, 640, -128, -384, -640, 127, 129, 32767, 256, -32768, -384 - 256, 1]
-        rows = [((1, 0), 1), ((2, 0), 2), ((3, 0), 3),          # 0.5, 1.5, 2.5 round half up: 1, 2, 3
-                ((4, 0), 0), ((5, 0), -1), ((6, 0), -2),        # -0.5, -1.5, -2.5: 0, -1, -2
-                ((7, 0), 0), ((8, 0), 1),                       # just below and above a tie
-                ((0, 9), 32767),                                # 256 x 32767: the activation's top, exactly
-                ((10, 9), 32767),                               # 256 x 32768: clamped to the top
-                ((0, 11), -32768),                              # 256 x -32768: the bottom, exactly
-                ((12, 11), -32768)]                             # below it: clamped to the bottom
-    K = cfg.codebook_size
-    cb_q = np.zeros(K, dtype=np.int64)
-    cb_q[:len(cb)] = cb
-    fmt = layer_format(np.array([0.0, 1.0] + [0.5] * (K - 2)), cfg)  # weight fraction 14 bits
-    idx = np.zeros((len(rows), len(x)), dtype=np.int64)
-    for i, ((a, b), _e) in enumerate(rows):
-        idx[i, 0], idx[i, 1] = a, b
-    return LayerCase(cfg, idx, cb_q, x, fmt, False), [e for _r, e in rows]
-
-
 @pytest.mark.parametrize("shift0", [False, True])
 def test_amaranth_sim_rounding_ties_and_exact_bounds(shift0):
-    case, expected = _edge_case(shift0)
+    """hw.cases.edge_case: outputs, raw accumulators (the accumulator's saturation at its exact
+    bounds, hidden by the write-back clamp at shift 8), cycles, busy and access counts."""
+    case, expected = edge_case(shift0)
     assert case.fmt.writeback_shift == (0 if shift0 else 8)
-    ref = [int(o) for o in reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)]
-    assert ref == expected                                  # the hand-computed contract
-    got = _run_rtl(case)
-    res = run_layer(prepare_layer(case.indices, case.cfg), case.codebook_q, case.x, case.fmt, case.relu)
-    assert got["outputs"] == expected and [int(o) for o in res.outputs] == expected
-    assert got["cycles"] == res.cycles and got["busy"] == [int(b) for b in res.busy]
+    exp = expectations(case)
+    assert exp["outputs"] == expected                       # the hand-computed contract
+    top = signed_max(case.fmt.acc_bits)
+    assert top in exp["accs"] and -top - 1 in exp["accs"]   # both accumulator bounds reached
+    _check(_run_rtl(case), exp, f"shift {case.fmt.writeback_shift}")
 
 
 def _faulty_writeback(kind):
@@ -278,17 +255,64 @@ def _faulty_accumulate():
     return accumulate_value
 
 
-@pytest.mark.parametrize("fault", ["ties to even", "clamp bound", "accumulator bound"])
+def _unshared_spmat_reads(keep_across_tiles: bool):
+    """hw.pe.spmat_read_enable with a fault: the SRAM read on every fetch (the RTL before the
+    access counters), or the word kept across tiles (``tile_end`` ignored)."""
+    from amaranth.hdl import Signal
+
+    def spmat_read_enable(m, fetch, word, tile_end):
+        if not keep_across_tiles:
+            return fetch
+        last_word, last_valid, en = Signal.like(word), Signal(), Signal()
+        m.d.comb += en.eq(fetch & ~(last_valid & (last_word == word)))
+        with m.If(fetch):
+            m.d.sync += [last_word.eq(word), last_valid.eq(1)]
+        return en
+    return spmat_read_enable
+
+
+def _multi_tile_case():
+    """A multi-tile layer (5 passes x 7 batches on 2 PEs) whose PEs' fetches reuse an SRAM word
+    across a tile boundary."""
+    cfg = AcceleratorConfig(n_pe=2, act_regs_per_pe=2, spmat_sram_bytes=256, rel_index_bits=3)
+    return random_case(31, cfg, 17, 25, 0.5, 0.8, False)
+
+
+FAULTS = ["ties to even", "clamp bound", "accumulator bound", "spmat read every fetch",
+          "spmat word kept across tiles", "pointer reads once per pop"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
 def test_the_edge_cases_catch_injected_rtl_faults(fault, monkeypatch):
-    # the faults that once survived the whole suite: each makes the RTL differ from the contract
+    """Each injected fault makes the RTL differ from the contract, and the read-back catches it:
+    the write-back faults in the outputs; the accumulator bound one LSB in (at write-back shift 8
+    the outputs hide it: only the raw accumulators show it); the SRAM read and pointer-read faults
+    (outputs, cycles and busy cycles unchanged) in the access counts."""
     import hw.pe
 
     if fault == "accumulator bound":
         monkeypatch.setattr(hw.pe, "accumulate_value", _faulty_accumulate())
+    elif fault.startswith("spmat"):
+        monkeypatch.setattr(hw.pe, "spmat_read_enable", _unshared_spmat_reads("tiles" in fault))
+    elif fault.startswith("pointer"):
+        monkeypatch.setattr(hw.pe, "POINTER_READS_PER_POP", 1)
     else:
         monkeypatch.setattr(hw.pe, "writeback_value", _faulty_writeback(fault))
-    caught = []
-    for shift0 in (False, True):
-        case, expected = _edge_case(shift0)
-        caught.append(_run_rtl(case)["outputs"] != expected)
-    assert any(caught), f"the injected fault ({fault}) went unnoticed"
+    cases = [edge_case(False)[0], edge_case(True)[0]]
+    if fault == "spmat word kept across tiles":
+        cases = [_multi_tile_case()]
+    caught = set()
+    for case in cases:
+        got, exp = _run_rtl(case), expectations(case)
+        shift = case.fmt.writeback_shift
+        caught |= {(key, shift) for key in ("outputs", "accs", "cycles", "busy", "spmat_reads", "ptr_reads")
+                   if got[key] != exp[key]}
+    assert caught, f"the injected fault ({fault}) went unnoticed"
+    keys = {key for key, _shift in caught}
+    if fault in ("ties to even", "clamp bound"):
+        assert "outputs" in keys
+    elif fault == "accumulator bound":
+        # shift 8: the outputs equal the contract's, the raw accumulators do not
+        assert ("accs", 8) in caught and ("outputs", 8) not in caught
+    else:
+        assert keys == {"spmat_reads"} if fault.startswith("spmat") else keys == {"ptr_reads"}, caught

@@ -3,9 +3,14 @@
 For each small layer (single-tile and multi-tile: several output passes and input batches):
 export the Verilog (hw/export.py), run tests/hw/eie_tb.py on it, and require the outputs to equal
 sim.reference.reference_layer bit for bit and the total cycles and every PE's busy cycles to
-equal sim.engine.run_layer exactly. The multi-tile cases run the ``$readmemh`` variant of the
+equal sim.engine.run_layer exactly; every row's raw accumulator (``acc_data``, before write-back)
+to equal the reference's and the engine's, and every PE's SRAM word reads and pointer reads
+(``spmat_reads``, ``ptr_reads``) the access table's (tests/hw/hw_expect.py, checked against the
+engine's counts). The hand-built edge-case layers of hw.cases.edge_case (write-back shifts 8
+and 0) run here too. The multi-tile cases run the ``$readmemh`` variant of the
 Verilog with the exported ``.hex`` files; another test checks that the hex files equal the
-memories' init contents baked into the Verilog.
+memories' init contents baked into the Verilog. tests/hw/test_hw_verilator.py runs the same
+testbenches on Verilator (marked ``verilator`` and ``slow``).
 
 Waveforms: set ``DCSIM_WAVES=1`` (``EIE_WAVES=1`` also works) to make every cocotb run in tests/hw
 write ``eie_top.fst`` (FST) into its build directory (``<pytest tmp_path>/sim_build``; the path is
@@ -24,20 +29,21 @@ import pytest
 
 from arch.config import AcceleratorConfig, Overflow
 from arch.fixedpoint import LayerFormat
-from hw.cases import random_case
+from hw.cases import edge_case, random_case
 from sim.engine import prepare_layer, run_layer
 from sim.reference import reference_layer
 
 pytest.importorskip("amaranth")
 pytest.importorskip("cocotb")
-if shutil.which("iverilog") is None:
-    pytest.skip("iverilog not installed (make test installs it)", allow_module_level=True)
+# a mark, not a module-level skip: tests/hw/test_hw_verilator.py imports run_cocotb from here
+pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed (make test installs it)")
 
 from cocotb_tools.check_results import get_results  # noqa: E402
 from cocotb_tools.runner import get_runner  # noqa: E402
 
 from hw.array import host_load_writes  # noqa: E402
 from hw.export import TOP_NAME, export_layer  # noqa: E402
+from tests.hw.hw_expect import expectations  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -83,14 +89,33 @@ def test_rtl_matches_simulator(params, tmp_path):
     run_cocotb(case, ref, res, tmp_path)
 
 
+@pytest.mark.parametrize("shift0", [False, True], ids=["shift8", "shift0"])
+def test_rtl_edge_cases(shift0, tmp_path):
+    """hw.cases.edge_case (write-back ties, exact saturation bounds of the activation and of the
+    accumulator) on the generated Verilog: outputs against the hand-computed ones and the
+    reference, raw accumulators, cycles, busy cycles and access counts."""
+    case, expected = edge_case(shift0)
+    ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
+    assert [int(o) for o in ref] == expected
+    res = run_layer(prepare_layer(case.indices, case.cfg), case.codebook_q, case.x, case.fmt, case.relu)
+    run_cocotb(case, ref, res, tmp_path)
+
+
 def waves_requested() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("DCSIM_WAVES", "EIE_WAVES"))
 
 
-def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False, host: bool = False) -> Path:
+def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False, host: bool = False,
+               simulator: str = "icarus") -> Path:
     """Export ``case``, run tests/hw/eie_tb.py (``host``: the host-interface top and
-    tests/hw/eie_host_tb.py) on Icarus, require a pass. Returns the build directory."""
+    tests/hw/eie_host_tb.py) on Icarus (or ``simulator="verilator"``: tests/hw/verilator.py), require
+    a pass. ``ref`` and ``res`` (the reference's outputs, the engine's result) are checked against
+    tests/hw/hw_expect.py's expectations, which the testbench checks the RTL against: outputs, raw
+    accumulators, cycles, busy cycles and access counts. Returns the build directory."""
     cfg = case.cfg
+    exp = expectations(case)
+    assert exp["outputs"] == [int(o) for o in ref]
+    assert exp["cycles"] == int(res.cycles) and exp["busy"] == [int(b) for b in res.busy]
     rtl = tmp_path / "rtl"
     src = export_layer(rtl, cfg, case.indices, case.codebook_q, case.x, case.fmt, case.relu, host=host)
     build = tmp_path / "sim_build"
@@ -106,12 +131,17 @@ def run_cocotb(case, ref, res, tmp_path, readmemh: bool = False, host: bool = Fa
         from hw.image import layer_image
         img = layer_image(cfg, case.indices, case.codebook_q, case.x)
         extra = {"loads": [list(w) for w in host_load_writes(img)], "acts": img.acts}
-    expect.write_text(json.dumps({"n_pe": cfg.n_pe, "n_rows": int(case.indices.shape[0]),
-                                  "cycles": int(res.cycles), "busy": [int(b) for b in res.busy],
-                                  "outputs": [int(o) for o in ref], **extra}))
+    expect.write_text(json.dumps({**exp, **extra}))
     # -g2005 after the runner's -g2012: in SystemVerilog mode Icarus 11 runs a declaration's
     # initializer without an event, so Yosys's time-0 trigger of the `always @*` blocks in
     # Amaranth's Verilog never fires and the combinational logic starts (and stays) at x.
+    if simulator == "verilator":
+        from tests.hw.verilator import run_verilator
+        test_module = "tests.hw.eie_host_tb" if host else "tests.hw.eie_tb"
+        xml = run_verilator(sources, build, test_module, {"EIE_TB_EXPECT": str(expect)}, tmp_path / "results.xml")
+        n_tests, n_failed = get_results(xml)
+        assert n_tests == 1 and n_failed == 0, f"cocotb on Verilator: {n_failed} of {n_tests} failed ({tmp_path})"
+        return build
     build_args = ["-g2005"]
     if waves_requested():
         dump = build / "eie_waves.v"
@@ -200,7 +230,7 @@ def test_hex_files_equal_memory_inits(tmp_path):
         assert all(0 <= w < (1 << m["width"]) for w in words), m["name"]
         assert words == inits[(m["module"], m["memory"])], m["name"]
     assert {p["name"] for p in man["ports"]} >= {"clk", "rst", "done", "cycles", "busy_pe", "busy", "out_pe",
-                                                 "out_row", "out_data"}
+                                                 "out_row", "out_data", "acc_data", "spmat_reads", "ptr_reads"}
     assert man["parameters"]["n_passes"] > 1 and man["parameters"]["n_batches"] > 1
     rm = (tmp_path / f"{TOP_NAME}_readmemh.v").read_text()
     assert rm.count("$readmemh") == len(man["memories"]) and "initial begin" not in rm

@@ -17,6 +17,9 @@ from hw.cases import random_case  # noqa: E402
 from sim.engine import prepare_layer, run_layer  # noqa: E402
 from sim.reference import reference_layer  # noqa: E402
 
+from tests.hw.hw_expect import expectations  # noqa: E402
+
+from .test_hw_amaranth_sim import _check as _check_rtl  # noqa: E402
 from .test_hw_amaranth_sim import _run_rtl  # noqa: E402
 
 _case = st.fixed_dictionaries({
@@ -50,6 +53,7 @@ def _check(d):
     assert got["outputs"] == [int(o) for o in ref], ctx
     assert got["cycles"] == res.cycles, ctx
     assert got["busy"] == [int(b) for b in res.busy], ctx
+    _check_rtl(got, expectations(case), ctx)        # raw accumulators and access counts too
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

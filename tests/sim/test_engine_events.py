@@ -44,16 +44,19 @@ def test_pairs_match_the_column_pointers():
     idx = dense(rng, 30, 20, 0.3)
     idx[:, 5] = 0
     prep = prepare_layer(idx, cfg)
+    assert prep.n_passes > 1
     for k in range(prep.n_passes):
         pes_k = prep.streams[k].pes
         cp = np.stack([pe.col_ptr for pe in pes_k], axis=1)          # (n_cols + 1, n_pe)
+        # the PE's SRAM holds its passes one after another: nz_c0 is the address in it
+        sbase = [sum(int(prep.streams[q].pes[p].n_entries) for q in range(k)) for p in range(cfg.n_pe)]
         for j in range(prep.n_cols):
             q0, q1 = prep.nz_ptr[k, j], prep.nz_ptr[k, j + 1]
             pes = prep.nz_pe[q0:q1].tolist()
             assert pes == [p for p in range(cfg.n_pe) if cp[j + 1, p] > cp[j, p]]
             for q, p in zip(range(q0, q1), pes):
                 c0, c1 = cp[j, p], cp[j + 1, p]
-                assert prep.nz_c0[q] == c0 and prep.nz_off[q + 1] - prep.nz_off[q] == c1 - c0
+                assert prep.nz_c0[q] == sbase[p] + c0 and prep.nz_off[q + 1] - prep.nz_off[q] == c1 - c0
                 e = (pes_k[p].v.astype(np.int64) | (pes_k[p].z.astype(np.int64) << 8))[c0:c1]
                 ent = prep.ent[prep.nz_off[q]:prep.nz_off[q + 1]].astype(np.int64)
                 assert np.array_equal(ent & 255, e & 255)
