@@ -174,8 +174,11 @@ def clear_workload_cache() -> None:
 
 
 def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
-                      enforce_capacity: bool = True) -> SimRun:
+                      enforce_capacity: bool = True, structure=None) -> SimRun:
     """One EIE benchmark layer (sim/workloads.py) on machine ``cfg``.
+
+    ``structure``: a :class:`sim.workloads.StructureProfile` the weights' positions follow (None:
+    uniform); it is part of every cache key (its digest).
 
     The generated layer is kept per (name, seed, the machine's widths), the prepared layer per
     (name, seed, the machine but its ``Machine.timing_only_fields``) and, with ``verify``, the
@@ -186,7 +189,9 @@ def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
 
     machine = get_machine(cfg)
     gen_key = ("workload", str(name).strip().lower(), seed, cfg.index_bits, cfg.act_bits, cfg.act_frac_bits)
-    w = _cached(gen_key, lambda: make_workload(name, cfg, seed=seed))
+    if structure is not None:
+        gen_key += ("structure", structure.digest)
+    w = _cached(gen_key, lambda: make_workload(name, cfg, seed=seed, structure=structure))
     fmt = layer_format(w.centroids, cfg)
     cb = quantize_codebook(w.centroids, fmt)
     x = quantize_acts(w.x, cfg)
@@ -197,7 +202,8 @@ def simulate_workload(name: str, cfg, seed: int = 0, *, verify: bool = False,
     r = machine.run(prep, cb, x, fmt, w.relu)
     layer = SimLayer(name, cfg, fmt, type(r).merge([r]), "", int(np.count_nonzero(w.indices)))
     run = SimRun(name, [layer], r.outputs[None, :],
-                 meta={"seed": seed, "weight_density": w.weight_density, "act_density": w.act_density})
+                 meta={"seed": seed, "weight_density": w.weight_density, "act_density": w.act_density,
+                       **({"structure": w.structure} if w.structure else {})})
     if verify:
         from .reference import reference_layer
 
