@@ -17,13 +17,14 @@ export DCSIM_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: all venv demo test test-slow bench dse clean help iverilog verilator-deps
+.PHONY: all venv demo test test-slow bench dse dse-real clean help iverilog verilator-deps
 
 help:
 	@echo "make demo   - set up .venv and run the LeNet-300-100 pipeline and an imported CNN into $(DEMO_OUT)/"
 	@echo "make test   - set up .venv and run the test suite (slow tests: make test-slow)"
 	@echo "make bench  - run the benchmarks in benchmarks/ (writes runs/bench/*.json)"
 	@echo "make dse    - run the design-space studies of examples/dse/ into runs/dse/ (docs/dse.md)"
+	@echo "make dse-real - the studies on the demo's archives (runs make demo first)"
 
 venv: $(STAMP)
 
@@ -74,13 +75,24 @@ test-slow: $(TORCH_STAMP) iverilog verilator-deps
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out runs/bench
 
-# The studies of docs/dse.md (EIE's FIFO-depth and PE-scaling studies, Deep Compression's Fig. 6)
-# and the methods of docs/methods.md on two machine sizes.
+# The studies of docs/dse.md (EIE's FIFO-depth and PE-scaling studies, on the generator's layers and on
+# real pruned ones; Deep Compression's Fig. 6) and the methods of docs/methods.md on two machine sizes.
 dse: $(STAMP)
 	$(VENV)/bin/dcsim dse examples/dse/eie-fifo.toml --quiet
 	$(VENV)/bin/dcsim dse examples/dse/eie-pes.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/real-fifo.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/real-pes.toml --quiet
 	$(VENV)/bin/dcsim dse examples/dse/lenet-fig6.toml --quiet
 	$(VENV)/bin/dcsim dse examples/dse/methods.toml --quiet
+
+# The studies on the demo's archives (runs/demo/model.dcz, runs/demo/cnn/model.dcz): the benchmark
+# layers with a real layer's structure, and the imported CNN's own layers (docs/dse.md).
+dse-real: demo
+	$(VENV)/bin/dcsim dse examples/dse/eie-fifo-structured.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/eie-fifo-structured-cnn.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/eie-pes-structured.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/real-fifo-cnn.toml --quiet
+	$(VENV)/bin/dcsim dse examples/dse/real-pes-cnn.toml --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -104,13 +104,33 @@ class Machine:
         ``<component>_write`` for the storage components."""
         raise NotImplementedError
 
-    def leakage_units(self, cfg) -> float:
-        """How many ``leakage_per_pe_cycle`` units leak in each cycle (EIE: its PEs)."""
-        return 1.0
+    #: The machine's modules in report order, and the module of every access component: the
+    #: per-module breakdown (EIE: the modules of its per-PE power table). The per-cycle energies
+    #: (``clock``, ``control``, ``leakage``) are modules of their own.
+    modules: ClassVar[tuple[str, ...]] = ()
+    component_modules: ClassVar[dict[str, str]] = {}
+    #: The kind of circuit of every access component (``memory``, ``registers`` or
+    #: ``combinational``): the by-kind breakdown, next to ``clock`` and ``leakage``.
+    component_kinds: ClassVar[dict[str, str]] = {}
 
-    def scenarios(self, run, cfg, table, *, leakage: bool, dram_form_bits: dict | None,
-                  independent_layers: bool) -> dict | None:
-        """Where the weights live: energies of the weights in DRAM versus on chip, or None."""
+    def cycle_energies(self, cfg, table) -> dict:
+        """The energy of one cycle of the whole machine that no access count carries, as
+        ``energy_model.EnergyEntry``: ``clock`` (the clock network), ``control`` (control and
+        per-cycle logic) and ``leakage`` (static power). Empty when the machine models none."""
+        return {}
+
+    def cycle_energies_by_module(self, cfg, table) -> dict:
+        """Each of :meth:`cycle_energies` split over the machine's modules: ``{item: {module: pJ}}``,
+        each summing to the item's energy; empty when the machine does not split them."""
+        return {}
+
+    def area(self, cfg) -> Any:
+        """The machine's area at ``cfg.tech_node`` (``energy_model.chip.Area``: per module, per PE,
+        per chip), or None when the machine models none."""
+        return None
+
+    def scenarios(self, run, cfg, table, *, dram_form_bits: dict | None, independent_layers: bool) -> dict | None:
+        """Where the weights live: the access energies of the weights in DRAM versus on chip, or None."""
         return None
 
     def point_columns(self, run) -> dict:

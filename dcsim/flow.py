@@ -64,6 +64,7 @@ class Workload:
     layers: tuple[str, ...] = ()      # EIE benchmark layers (sim/workloads.py), each its own workload
     seed: int = 0                     # of the benchmark-layer generator
     source: str = ""
+    structure: Any = None             # benchmark layers: a sim.workloads.StructureProfile (None: uniform positions)
 
     def __post_init__(self) -> None:
         if (self.model is None) == (not self.layers):
@@ -82,7 +83,7 @@ class Settings:
         enforce_capacity: refuse layers that do not fit the machine's on-chip memories (the energy
             charges what does not fit as DRAM traffic instead, so it runs with False).
         energy: price the run (energy_model/).
-        leakage: add the static energy.
+        leakage: charge the static (leakage) energy; the clock network and control are always charged.
         energy_table: a per-action override file (TOML), or None.
         progress: progress bars on stderr.
     """
@@ -90,7 +91,7 @@ class Settings:
     verify: bool = False
     enforce_capacity: bool = True
     energy: bool = True
-    leakage: bool = False
+    leakage: bool = True
     energy_table: str | None = None
     progress: bool = False
 
@@ -163,16 +164,24 @@ class Evaluation:
                                 **machine.point_columns(sim), "verified": bool(sim.verified)}
         e = self.energy
         if e is not None:
+            from energy_model.model import CYCLE_ITEMS
+
             sc = e.scenarios or {}
             scen = sc.get("scenarios", {})
             cols.update(energy_pJ=e.energy_pJ,
                         energy_a_pJ=scen.get("a", {}).get("total_pJ"), energy_b_pJ=scen.get("b", {}).get("total_pJ"),
+                        energy_c_pJ=scen.get("c", {}).get("total_pJ"),
                         a_over_c=sc.get("a_over_c"), b_over_c=sc.get("b_over_c"), fits_on_chip=sc.get("fits_on_chip"),
                         power_W=e.total.rates.power_W, frames_per_s=e.total.rates.frames_per_s,
-                        frames_per_J=e.total.rates.frames_per_J, edp_pJ_us=e.energy_pJ * e.latency_us)
+                        frames_per_J=e.total.rates.frames_per_J, edp_pJ_us=e.energy_pJ * e.latency_us,
+                        energy_access_pJ=e.total.access_pJ, area_mm2=e.area_mm2,
+                        frames_per_s_per_mm2=e.total.rates.frames_per_s_per_mm2)
             for c in e.components:
                 cols[f"energy_{c}_pJ"] = float(e.total.energy_pJ.get(c, 0.0))
-            cols.setdefault("energy_leakage_pJ", 0.0)
+            for k in CYCLE_ITEMS:
+                cols.setdefault(f"energy_{k}_pJ", 0.0)
+            for m, v in e.total.by_module_pJ.items():
+                cols[f"energy_module_{m}_pJ"] = float(v)
         if self.storage is not None:
             t = self.storage["total"]
             for k in ("dense_bits", "storage_bits_p", "storage_bits_q", "storage_bits_pq", "storage_bits_pqh"):
@@ -198,10 +207,13 @@ class Evaluation:
                 if k in s:
                     row[k] = s[k]
             if el is not None:
+                from energy_model.model import CYCLE_ITEMS
+
                 row["energy_pJ"] = float(el.total_pJ)
                 for c in self.energy.components:
                     row[f"energy_{c}_pJ"] = float(el.energy_pJ.get(c, 0.0))
-                row.setdefault("energy_leakage_pJ", 0.0)
+                for k in CYCLE_ITEMS:
+                    row.setdefault(f"energy_{k}_pJ", 0.0)
             rows.append(row)
         return rows
 
@@ -266,6 +278,8 @@ def run_key(workload: Workload, machine) -> str:
     the machine. Two runs with the same key give the same sim.json, bar timings."""
     w = {"layers": list(workload.layers), "seed": workload.seed} if workload.layers else \
         {"model": workload.source or workload.name, "inputs": workload.inputs.digest}
+    if workload.layers and workload.structure is not None:
+        w["structure"] = workload.structure.digest
     return hashlib.sha256(json.dumps({"workload": w, "machine": machine.to_dict(), "v": 2}, sort_keys=True,
                                      default=json_default).encode()).hexdigest()
 
@@ -316,9 +330,11 @@ def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, lo
     elif workload.layers:
         with step("simulate"):
             runs = [simulate_workload(n, machine, seed=workload.seed, verify=settings.verify,
-                                      enforce_capacity=settings.enforce_capacity) for n in workload.layers]
+                                      enforce_capacity=settings.enforce_capacity, structure=workload.structure)
+                    for n in workload.layers]
         run = SimRun(",".join(workload.layers), [l for r in runs for l in r.layers], runs[0].outputs,
-                     verified=all(r.verified for r in runs), meta={"seed": workload.seed})
+                     verified=all(r.verified for r in runs), meta={"seed": workload.seed, **(
+                         {"structure": workload.structure.source} if workload.structure is not None else {})})
     else:
         x = workload.inputs.x
         with step("simulate"):
@@ -347,7 +363,7 @@ def evaluate(workload: Workload, machine, settings: Settings = Settings(), *, lo
             dram_form = None if storage is None else {l["layer"]: int(l["storage_bits_pq"])
                                                       for l in storage["layers"]}
             energy = evaluate_energy(run, table, get_machine(machine), leakage=settings.leakage,
-                                     dram_form_bits=dram_form, independent_layers=model is None)
+                                     dram_form_bits=dram_form, independent_layers=model is None, chip_cfg=machine)
         seconds["energy_s"] = time.time() - t
     seconds["total_s"] = time.time() - t0
     return Evaluation(workload=workload, machine=machine, settings=settings, simulation=run, accuracy=accuracy,

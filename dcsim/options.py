@@ -28,7 +28,7 @@ from arch.configio import ConfigError
 from arch.errors import DcsimError
 
 __all__ = ["UserError", "add_machine_options", "add_run_options", "load_configs", "log", "make_out", "out_dir",
-           "out_file", "check_strict", "workload_from_args", "writing"]
+           "out_file", "check_strict", "structure_from_args", "workload_from_args", "writing"]
 
 #: ``--flag`` -> the machine-config field it sets (over ``--config``).
 MACHINE_FLAGS = (("pes", "--pes", "n_pe"), ("fifo", "--fifo", "fifo_depth"), ("tech", "--tech", "tech_node"))
@@ -178,6 +178,10 @@ def add_run_options(q: argparse.ArgumentParser, *, layers: bool, energy: bool) -
         q.add_argument("--layer", metavar="NAME", help="EIE benchmark layer(s): alex-6, alex-7, alex-8, vgg-6, "
                        "vgg-7, vgg-8, nt-we, nt-wd, nt-lstm, a comma-separated list, or all")
         q.add_argument("--seed", type=int, help="seed of the benchmark-layer generator (default 0)")
+        q.add_argument("--structure", metavar="ARCHIVE:LAYER", help="with --layer: place the generated layer's "
+                       "nonzero weights after the row and column densities of a real pruned layer (e.g. "
+                       "runs/demo/model.dcz:fc1; a conv layer as its im2col matrix) instead of uniformly at random; "
+                       "shape and nonzero count stay the benchmark layer's")
     add_machine_options(q, tech=energy)
     q.add_argument("--inputs", metavar="mnist-test|FILE.npy|FILE.npz", help="inputs of an ARCHIVE run: the "
                    "MNIST test images (default), a .npy of samples, or an .npz with x and labels y (the accuracy "
@@ -188,7 +192,9 @@ def add_run_options(q: argparse.ArgumentParser, *, layers: bool, energy: bool) -
     if energy:
         q.add_argument("--energy-table", metavar="FILE.toml", help="per-action energies overriding the defaults "
                        "(see examples/energy_override.toml)")
-        q.add_argument("--leakage", action="store_true", help="add the static (leakage) energy per PE and cycle")
+        q.add_argument("--leakage", action=argparse.BooleanOptionalAction, default=True,
+                       help="charge the static (leakage) energy of the SRAMs and logic per cycle (default: on; "
+                            "--no-leakage leaves it out); the clock network and control are always charged")
 
 
 def archive_from_args(args):
@@ -213,6 +219,25 @@ def inputs_from_args(args, model, count: int | None):
     return load_input_file(src, fan_in, count)
 
 
+def structure_from_args(text: str | None, names=()):
+    """The :class:`sim.workloads.StructureProfile` of ``--structure ARCHIVE:LAYER`` (None without it),
+    checked against the benchmark layers ``names``."""
+    if text is None:
+        return None
+    from sim.workloads import check_structure, structure_from_archive
+
+    path, _, layer = str(text).rpartition(":")
+    if not path.strip() or not layer.strip():
+        raise UserError(f"--structure {text}: use ARCHIVE:LAYER, e.g. runs/demo/model.dcz:fc1")
+    try:
+        prof = structure_from_archive(path.strip(), layer.strip())
+        for n in names:
+            check_structure(prof, n)
+    except (DcsimError, ValueError) as e:
+        raise UserError(f"--structure {text}: {e}") from None
+    return prof
+
+
 def workload_from_args(args, *, count_default: int | None = None, check_model=None, step=None):
     """The :class:`dcsim.flow.Workload` of an ARCHIVE (on ``--inputs``) or ``--layer`` run.
     ``check_model(model)`` runs on the archive before its inputs are read. ``step(name)``: a
@@ -221,6 +246,8 @@ def workload_from_args(args, *, count_default: int | None = None, check_model=No
     from sim.workloads import parse_layer_names
 
     layer = getattr(args, "layer", None)
+    if getattr(args, "structure", None) is not None and layer is None:
+        raise UserError("--structure needs --layer: it places a benchmark layer's weights (an ARCHIVE runs its own)")
     if (args.archive is None) == (layer is None):
         raise UserError("give exactly one of ARCHIVE or --layer NAME")
     count = args.count if args.count is not None else count_default
@@ -237,7 +264,8 @@ def workload_from_args(args, *, count_default: int | None = None, check_model=No
             names = parse_layer_names(layer)
         except ValueError as e:
             raise UserError(f"--layer {layer!r}: {e}") from None
-        return Workload(",".join(names), layers=tuple(names), seed=seed)
+        return Workload(",".join(names), layers=tuple(names), seed=seed,
+                        structure=structure_from_args(getattr(args, "structure", None), names))
     with (step or (lambda _n: contextlib.nullcontext()))("read and check the archive"):
         cm, digest = archive_from_args(args)
     if check_model is not None:

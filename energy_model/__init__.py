@@ -14,6 +14,8 @@
 
 docs/energy.md is the reference. May import arch, numpy and tomllib.
 """
+from .chip import (Area, AreaEntry, AreaTable, Part, chip_area, chip_inventory, cycle_energies,
+                   cycle_energies_by_module, flip_flops, load_area_table, pe_inventory, sram_macro_area)
 from .eie import EIE_PRICING, SCENARIOS, SPILL_RULE, action_energies, fifo_entry_bits, lnzd_levels, scenario_energies
 from .model import EnergyResult, LayerEnergy, Rates, evaluate_energy, layer_energy, rates
 from .scaling import NODES, SCALE_KINDS, ScalingError, logic_factor, scale_factor, scaling_rows
@@ -22,6 +24,8 @@ from .table import (EnergyEntry, EnergyTable, EnergyTableError, action_names, ba
                     parse_node)
 
 __all__ = [
+    "Area", "AreaEntry", "AreaTable", "Part", "chip_area", "chip_inventory", "cycle_energies",
+    "cycle_energies_by_module", "flip_flops", "load_area_table", "pe_inventory", "sram_macro_area",
     "CAPACITY_EXPONENT", "CAPACITY_FIT", "CapacityFit", "EIE_PRICING", "EnergyEntry", "EnergyResult",
     "EnergyTable", "EnergyTableError", "LayerEnergy", "NODES", "Rates", "SCALE_KINDS", "SCENARIOS", "SPILL_RULE",
     "ScalingError", "action_energies", "action_names", "base_table", "evaluate_energy", "fifo_entry_bits",

@@ -14,7 +14,7 @@ Units: energies in pJ (1e-12 J), latency in us, power in W (pJ/us = 1e-6 W).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -180,8 +180,7 @@ def _ratio(x: float, y: float) -> float | None:
     return x / y if y > 0 else None
 
 
-def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, table: EnergyTable,
-                      leakage: bool = False) -> dict:
+def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, table: EnergyTable) -> dict:
     """Energy per inference of one model in scenarios (a), (b) and (c), and the ratios a/c, b/c.
 
     ``layers``: one plain dict per layer, in model order, with ``n_rows``, ``n_cols`` (bias
@@ -253,7 +252,7 @@ def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, t
         b = {"dram": b_bits * dram.pJ, "codebook": macs * ae["codebook"].pJ, "mul": macs * ae["mul"].pJ,
              "add": macs * ae["add"].pJ, "act_sram": act_nnz * act_b.pJ + n_rows * vec * act_bw.pJ}
         # (c) EIE from on-chip SRAM, plus DRAM for what does not fit
-        le = layer_energy(layer["sim_accesses"], cycles, lcfg, table, EIE_PRICING, leakage=leakage)
+        le = layer_energy(layer["sim_accesses"], cycles, lcfg, table, EIE_PRICING, per_cycle=False)
         pe_e = _pe_entries(layer, entries, n_pe, where)
         need_spmat = -(-pe_e // lcfg.entries_per_word) * lcfg.sram_word_bits
         need_ptr = np.full(n_pe, n_passes * (n_cols + 1) * pb, dtype=np.int64)
@@ -309,21 +308,53 @@ def scenario_energies(layers: list[Mapping[str, Any]], cfg: AcceleratorConfig, t
     }
 
 
+#: EIE's modules, as in its per-PE power table (ISCA 2016, Table II), in report order.
+EIE_MODULES = ("spmat_read", "ptr_read", "arithmetic", "act_rw", "act_queue")
+#: The module of every access component: the sparse-matrix read unit holds the sparse-matrix
+#: SRAM; the pointer read unit the two pointer banks; the arithmetic unit the codebook (weight
+#: decoder), the multiplier and the adder; the activation read/write unit the activation register
+#: file and SRAM; the activation queue the FIFO, with the broadcast and the LNZD tree that feed it.
+EIE_COMPONENT_MODULES = {"spmat_sram": "spmat_read", "ptr_sram": "ptr_read", "codebook": "arithmetic",
+                         "mul": "arithmetic", "add": "arithmetic", "act_regs": "act_rw", "act_sram": "act_rw",
+                         "fifo": "act_queue", "broadcast": "act_queue"}
+#: The kind of circuit of every access component (the paper's split by type: memory, registers,
+#: combinational logic; the clock network and leakage are items of their own).
+EIE_COMPONENT_KINDS = {"spmat_sram": "memory", "ptr_sram": "memory", "act_sram": "memory",
+                       "act_regs": "registers", "fifo": "registers", "codebook": "registers",
+                       "mul": "combinational", "add": "combinational", "broadcast": "combinational"}
+
+
 @dataclass(frozen=True)
 class _EIEPricing:
-    """EIE's pricing (energy_model.model.EnergyPricing): its components and action energies."""
+    """EIE's pricing (energy_model.model.EnergyPricing): its components, action energies, per-cycle
+    energies (energy_model/chip.py) and modules."""
 
     components: tuple[str, ...] = ACCESS_COMPONENTS
     storage_components: tuple[str, ...] = STORAGE_COMPONENTS
+    modules: tuple[str, ...] = EIE_MODULES
+    component_modules: Mapping[str, str] = field(default_factory=lambda: dict(EIE_COMPONENT_MODULES))
+    component_kinds: Mapping[str, str] = field(default_factory=lambda: dict(EIE_COMPONENT_KINDS))
 
     def action_energies(self, cfg: AcceleratorConfig, table: EnergyTable) -> dict[str, EnergyEntry]:
         return action_energies(cfg, table)
 
-    def leakage_units(self, cfg: AcceleratorConfig) -> float:
-        return float(cfg.n_pe)
+    def cycle_energies(self, cfg: AcceleratorConfig, table: EnergyTable) -> dict[str, EnergyEntry]:
+        from .chip import cycle_energies
+
+        return cycle_energies(cfg, table)
+
+    def cycle_energies_by_module(self, cfg: AcceleratorConfig, table: EnergyTable) -> dict[str, dict[str, float]]:
+        from .chip import cycle_energies_by_module
+
+        return cycle_energies_by_module(cfg, table)
+
+    def area(self, cfg: AcceleratorConfig):
+        from .chip import chip_area, load_area_table
+
+        return chip_area(cfg, load_area_table(cfg.tech_node))
 
 
-#: EIE's components priced with :func:`action_energies`; each PE leaks.
+#: EIE's components priced with :func:`action_energies`, its per-cycle energies and its area.
 EIE_PRICING = _EIEPricing()
 
 
@@ -340,7 +371,7 @@ def _sum_scenarios(results: list[dict]) -> dict:
     return out
 
 
-def run_scenarios(run, cfg: AcceleratorConfig, table: EnergyTable, *, leakage: bool = False,
+def run_scenarios(run, cfg: AcceleratorConfig, table: EnergyTable, *,
                   dram_form_bits: Mapping[str, int] | None = None, independent_layers: bool = False) -> dict:
     """:func:`scenario_energies` of a simulated run (``sim.results.SimRun`` of EIE layers).
 
@@ -363,8 +394,8 @@ def run_scenarios(run, cfg: AcceleratorConfig, table: EnergyTable, *, leakage: b
                        "cycles": r.cycles / runs, "b_dram_bits": (dram_form_bits or {}).get(sl.name),
                        "vectors": sl.vectors})
     if not independent_layers:
-        return scenario_energies(layers, cfg, table, leakage=leakage)
-    per = {d["name"]: scenario_energies([d], sl.config, table, leakage=leakage) for d, sl in zip(layers, run.layers)}
+        return scenario_energies(layers, cfg, table)
+    per = {d["name"]: scenario_energies([d], sl.config, table) for d, sl in zip(layers, run.layers)}
     out = _sum_scenarios(list(per.values()))
     out["per_layer"] = {k: {"a_pJ": v["scenarios"]["a"]["total_pJ"], "b_pJ": v["scenarios"]["b"]["total_pJ"],
                             "c_pJ": v["scenarios"]["c"]["total_pJ"], "a_over_c": v["a_over_c"],

@@ -139,3 +139,54 @@ def scaling_rows() -> list[dict]:
         row["vdd_source"] = VDD_SOURCE.get(n, "interpolated between 32 and 20 nm")
         rows.append(row)
     return rows
+
+
+# ---------------------------------------------------------------------------
+# area scaling (energy_model/data/area_45nm.toml, energy_model/chip.py)
+# ---------------------------------------------------------------------------
+
+#: How each kind of area entry scales with the node.
+AREA_SCALE_KINDS = ("sram_area", "logic_area")
+
+#: Published high-density 6T SRAM bit-cell areas (um^2) per node, with their sources.
+SRAM_BITCELL_UM2: dict[int, tuple[float, str]] = {
+    45: (0.346, "Intel 45 nm 6T cell 0.346 um^2 (Mistry et al., IEDM 2007)"),
+    32: (0.171, "Intel 32 nm 6T cell 0.171 um^2 (Natarajan et al., IEDM 2008)"),
+    22: (0.092, "Intel 22 nm 6T cell 0.092 um^2 (Auth et al., VLSI 2012)"),
+    14: (0.0588, "Intel 14 nm 6T cell 0.0588 um^2 (Natarajan et al., IEDM 2014)"),
+    10: (0.0312, "Intel 10 nm high-density 6T cell 0.0312 um^2 (Auth et al., IEDM 2017)"),
+    7: (0.027, "TSMC 7 nm high-density 6T cell 0.027 um^2 (Wu et al., IEDM 2016)"),
+}
+
+
+def _bitcell(node: int) -> tuple[float, str]:
+    if node in SRAM_BITCELL_UM2:
+        return SRAM_BITCELL_UM2[node]
+    # 28 nm between 32 and 22, 16 nm between 22 and 14: linear in log(area) against log(node)
+    lo, hi = max(n for n in SRAM_BITCELL_UM2 if n < node), min(n for n in SRAM_BITCELL_UM2 if n > node)
+    t = (math.log(hi) - math.log(node)) / (math.log(hi) - math.log(lo))
+    a = math.exp((1 - t) * math.log(SRAM_BITCELL_UM2[hi][0]) + t * math.log(SRAM_BITCELL_UM2[lo][0]))
+    return a, (f"{a:.4g} um^2 interpolated log-log between {hi} nm ({SRAM_BITCELL_UM2[hi][1]}) and {lo} nm "
+               f"({SRAM_BITCELL_UM2[lo][1]}): dcsim assumption")
+
+
+def area_scale_factor(kind: str, node: int) -> tuple[float, str]:
+    """(factor, source) that multiplies a 45 nm area entry of this ``kind`` at ``node``.
+
+    - ``sram_area``: the ratio of published 6T bit-cell areas (:data:`SRAM_BITCELL_UM2`;
+      28 and 16 nm interpolated log-log, a dcsim assumption).
+    - ``logic_area``: ``(node / 45)^2`` (dcsim assumption: ideal area scaling of standard
+      cells; real cells shrink less than this at 16 nm and below, so it is optimistic there).
+    """
+    node = _check_node(node)
+    if kind not in AREA_SCALE_KINDS:
+        raise ScalingError(f"scale = {kind!r} is not allowed for an area; choose one of {', '.join(AREA_SCALE_KINDS)}")
+    if node == BASE_NODE:
+        return 1.0, "45 nm: no scaling"
+    if kind == "sram_area":
+        a, src = _bitcell(node)
+        f = a / SRAM_BITCELL_UM2[BASE_NODE][0]
+        return f, f"scaled 45 -> {node} nm by x{f:.4g}: bit-cell area ratio, {src} / {SRAM_BITCELL_UM2[BASE_NODE][1]}"
+    f = (node / BASE_NODE) ** 2
+    return f, (f"scaled 45 -> {node} nm by x{f:.4g} = ({node}/45)^2: dcsim assumption (ideal standard-cell "
+               f"area scaling; optimistic at 16 nm and below)")

@@ -91,28 +91,43 @@ def _read_toml(path: Path) -> dict:
     return read_toml(path, "energy table", EnergyTableError)
 
 
-def _positive(path: Path, name: str, value: object) -> float:
+def _positive(path: Path, name: str, value: object, key: str = "pJ", section: str = "actions",
+              what: str = "picojoules") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise EnergyTableError(f"energy table {path}: [actions.{name}] pJ = {value!r} is not allowed; "
-                               f"use a positive, finite number of picojoules")
+        raise EnergyTableError(f"energy table {path}: [{section}.{name}] {key} = {value!r} is not allowed; "
+                               f"use a positive, finite number of {what}")
     return float(value)
+
+
+def read_entry_file(path: Path, *, section: str = "actions", key: str = "pJ", kinds: tuple[str, ...] = SCALE_KINDS,
+                    what: str = "picojoules") -> dict[str, tuple[float, str, str, str]]:
+    """A 45 nm data file of ``[section.NAME]`` entries with exactly ``key``, unit, scale, source.
+
+    Shared by the energy table (``actions``, ``pJ``) and the area table (energy_model/chip.py:
+    ``areas``, ``um2``). Returns name -> (value, unit, scale kind, source), validated: the file
+    needs ``node_nm = 45``, every value is positive and finite, every kind is one of ``kinds``.
+    Raises :class:`EnergyTableError` (one line naming the file and key).
+    """
+    doc = _read_toml(path)
+    if doc.get("node_nm") != 45 or not isinstance(doc.get(section), dict):
+        raise EnergyTableError(f"energy table {path}: needs node_nm = 45 and an [{section}] table")
+    out = {}
+    for name, a in doc[section].items():
+        if not isinstance(a, dict) or set(a) != {key, "unit", "scale", "source"}:
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] needs exactly {key}, unit, scale, source")
+        if a["scale"] not in kinds:
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] scale = {a['scale']!r} is not "
+                                   f"allowed; choose one of {', '.join(kinds)}")
+        out[name] = (_positive(path, name, a[key], key, section, what), str(a["unit"]), a["scale"], str(a["source"]))
+    return out
 
 
 @lru_cache(maxsize=1)
 def _base() -> tuple[dict[str, EnergyEntry], dict[str, str]]:
     """The 45 nm entries and each entry's scale kind, validated."""
-    doc = _read_toml(BASE_FILE)
-    if doc.get("node_nm") != 45 or not isinstance(doc.get("actions"), dict):
-        raise EnergyTableError(f"energy table {BASE_FILE}: needs node_nm = 45 and an [actions] table")
-    entries, kinds = {}, {}
-    for name, a in doc["actions"].items():
-        if not isinstance(a, dict) or set(a) != {"pJ", "unit", "scale", "source"}:
-            raise EnergyTableError(f"energy table {BASE_FILE}: [actions.{name}] needs exactly pJ, unit, scale, source")
-        if a["scale"] not in SCALE_KINDS:
-            raise EnergyTableError(f"energy table {BASE_FILE}: [actions.{name}] scale = {a['scale']!r} is not "
-                                   f"allowed; choose one of {', '.join(SCALE_KINDS)}")
-        entries[name] = EnergyEntry(_positive(BASE_FILE, name, a["pJ"]), str(a["unit"]), str(a["source"]))
-        kinds[name] = a["scale"]
+    raw = read_entry_file(BASE_FILE)
+    entries = {name: EnergyEntry(v, unit, src) for name, (v, unit, _, src) in raw.items()}
+    kinds = {name: kind for name, (_, _, kind, _) in raw.items()}
     return entries, kinds
 
 

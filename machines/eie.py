@@ -5,7 +5,8 @@
   (arch/encoding.py, arch/tiling.py; ``sim.engine.prepare_layer`` flattens it);
 - simulation: the cycle-level Numba engine (sim/engine.py, docs/microarchitecture.md), one input
   vector (``run``) or many in one parallel call (``run_batch``);
-- energies: energy_model/eie.py (per-action energies; scenarios of where the weights live);
+- energies: energy_model/eie.py (per-action energies; scenarios of where the weights live) and
+  energy_model/chip.py (area; clock, control and leakage per cycle);
 - RTL: the Amaranth PE array (hw/), exported as Verilog and synthesized for FPGAs.
 """
 from __future__ import annotations
@@ -96,11 +97,21 @@ class EIE(Machine):
     def action_energies(self, cfg: AcceleratorConfig, table):
         return eie_energy.action_energies(cfg, table)
 
-    def leakage_units(self, cfg: AcceleratorConfig) -> float:
-        return float(cfg.n_pe)
+    modules = eie_energy.EIE_MODULES
+    component_modules = eie_energy.EIE_COMPONENT_MODULES
+    component_kinds = eie_energy.EIE_COMPONENT_KINDS
 
-    def scenarios(self, run, cfg, table, *, leakage, dram_form_bits, independent_layers):
-        return eie_energy.run_scenarios(run, cfg, table, leakage=leakage, dram_form_bits=dram_form_bits,
+    def cycle_energies(self, cfg: AcceleratorConfig, table):
+        return eie_energy.EIE_PRICING.cycle_energies(cfg, table)
+
+    def cycle_energies_by_module(self, cfg: AcceleratorConfig, table):
+        return eie_energy.EIE_PRICING.cycle_energies_by_module(cfg, table)
+
+    def area(self, cfg: AcceleratorConfig):
+        return eie_energy.EIE_PRICING.area(cfg)
+
+    def scenarios(self, run, cfg, table, *, dram_form_bits, independent_layers):
+        return eie_energy.run_scenarios(run, cfg, table, dram_form_bits=dram_form_bits,
                                         independent_layers=independent_layers)
 
     def point_columns(self, run) -> dict:

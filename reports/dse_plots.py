@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from .dse_rows import (finite_number, latency_energy_rows, load_balance_pct, manifest_axes, ok_rows, pareto_rows,
+from .dse_rows import (area_rows, finite_number, latency_energy_rows, pareto_front_nd, load_balance_pct, manifest_axes, ok_rows, pareto_rows,
                        positive_number, short_axis_names, value_key, varying_axes)
 from .plots import plot_fifo_sweep, plot_pe_scaling
 from .plotting import (LINESTYLES, MARKERS, blank_figure, component_color, energy_components, finish_figure,
@@ -33,7 +33,7 @@ from .tables import format_value
 
 __all__ = [
     "ENERGY_LABEL", "FIG6_SERIES", "LATENCY_LABEL", "MAX_BREAKDOWN_WORKLOADS", "MAX_LINES", "MAX_PARETO_LABELS",
-    "MAX_WATERFALL_MODELS", "PLOT_FILES", "SETTING_TEXT_CHARS", "applicable_plots", "plot_accuracy_vs_rate",
+    "MAX_WATERFALL_MODELS", "PLOT_FILES", "SETTING_TEXT_CHARS", "applicable_plots", "plot_accuracy_vs_rate", "plot_area_pareto",
     "plot_dse_energy_breakdown", "plot_dse_fifo", "plot_dse_speedup", "plot_pareto", "plot_resources",
     "plot_waterfall", "setting_text", "short_workload", "waterfall_models",
 ]
@@ -41,6 +41,7 @@ __all__ = [
 #: Plot name -> file name written by :func:`reports.dse_report.write_dse_report`, in the report's order.
 PLOT_FILES = {
     "pareto": "pareto.png",
+    "area_pareto": "area_pareto.png",
     "fifo": "fifo_efficiency.png",
     "speedup": "pe_speedup.png",
     "energy_breakdown": "energy_breakdown.png",
@@ -154,6 +155,42 @@ def plot_pareto(rows: Sequence[Mapping], path: str | os.PathLike | None = None) 
     set_title(ax, "Energy vs latency per inference (lines: Pareto front per workload)")
     ax.grid(True, which="major", alpha=0.3)
     fit_legend(ax)
+    return finish_figure(fig, path)
+
+
+def plot_area_pareto(rows: Sequence[Mapping], path: str | os.PathLike | None = None) -> Figure:
+    """Chip area against energy and latency per inference: two panels sharing the x axis (area,
+    mm2, log), energy per inference (left) and latency per inference (right), one marker per
+    workload; the points no other point of the same workload beats in all three (area, energy,
+    latency) are ringed.
+
+    Returns the figure: ``fig.axes[0]`` / ``[1]`` hold, per workload in first-seen order, its
+    scatter (``collections[2k]``, legend label = workload) and the ring of its three-way
+    Pareto-optimal points (``collections[2k + 1]``, label ``"_front <workload>"``).
+    """
+    data = area_rows(rows)
+    if not data:
+        raise ValueError("plot_area_pareto: no ok rows with a positive area_mm2, latency_us and energy_pJ")
+    fig = blank_figure((10.0, 4.4))
+    axes = fig.subplots(1, 2)
+    for k, (w, wr) in enumerate(data.items()):
+        color = f"C{k % 10}"
+        front = pareto_front_nd([(r["area_mm2"], r["energy_pJ"], r["latency_us"]) for r in wr])
+        fr = [wr[i] for i in front]
+        for ax, key in zip(axes, ("energy_pJ", "latency_us")):
+            ax.scatter([float(r["area_mm2"]) for r in wr], [float(r[key]) for r in wr], s=18, alpha=0.55,
+                       marker=MARKERS[k % len(MARKERS)], color=color, label=short_workload(w))
+            ax.scatter([float(r["area_mm2"]) for r in fr], [float(r[key]) for r in fr], s=70, facecolors="none",
+                       edgecolors=color, linewidths=1.2, label=f"_front {w}")
+    for ax, label in zip(axes, (ENERGY_LABEL, LATENCY_LABEL)):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        plain_log_ticks(ax.xaxis)
+        ax.set_xlabel("chip area (mm2)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="major", alpha=0.3)
+    set_suptitle(fig, "Area vs energy and latency per inference (ringed: Pareto-optimal in all three, per workload)")
+    fit_legend(axes[1])
     return finish_figure(fig, path)
 
 
@@ -646,6 +683,7 @@ def applicable_plots(rows: Sequence[Mapping], layer_rows: Sequence[Mapping], man
     """The names (keys of :data:`PLOT_FILES`, in its order) of the plots the rows have data for."""
     have = {
         "pareto": bool(latency_energy_rows(rows)),
+        "area_pareto": len({r.get("area_mm2") for wr in area_rows(rows).values() for r in wr}) > 1,
         "fifo": bool(_fifo_groups(rows, manifest)[0]),
         "speedup": bool(_speedup_groups(rows, manifest)[0]),
         "energy_breakdown": bool(_breakdown_data(rows, layer_rows)),

@@ -32,6 +32,10 @@ _CAPTIONS = {
                "Energy against latency per inference for every ok point; the step line joins each workload's "
                "Pareto-optimal points (numbers = point index, when there are at most "
                f"{MAX_PARETO_LABELS} of them)."),
+    "area_pareto": ("Area, energy and latency",
+                    "Chip area against energy (left) and latency (right) per inference for every ok point; "
+                    "ringed: the points of each workload that no other point of it beats in area, energy and "
+                    "latency at once."),
     "fifo": ("Load-balance efficiency vs FIFO depth",
              "Load-balance efficiency (cycle-weighted over layers) against the activation FIFO depth, one line "
              "per group of points that differ only in the depth."),
@@ -72,6 +76,8 @@ def _point_columns(ok: Sequence[Mapping], vary: Sequence[str], names: Mapping[st
     cols += [(a, names[a]) for a in vary]
     cols += [("cycles_per_input", "cycles/input"), ("latency_us", "latency (us)"), ("energy_pJ", "energy (pJ)"),
              ("_lbe_pct", "load-balance eff. (%)")]
+    if has("area_mm2"):
+        cols += [("area_mm2", "area (mm2)"), ("frames_per_s_per_mm2", "frames/s/mm2"), ("frames_per_J", "frames/J")]
     if any(r.get("fits_spmat_sram") is False for r in ok):
         cols.append(("fits_spmat_sram", "fits SRAM"))
     if has("compression_rate_pqh"):
@@ -201,6 +207,7 @@ def write_dse_report(out_dir: str | os.PathLike, rows: Sequence[Mapping], layer_
     d = Path(out_dir)
     draw = {                                   # looked up in dse_plots at call time (tests replace them)
         "pareto": lambda p: dse_plots.plot_pareto(rows, path=p),
+        "area_pareto": lambda p: dse_plots.plot_area_pareto(rows, path=p),
         "fifo": lambda p: dse_plots.plot_dse_fifo(rows, manifest, path=p),
         "speedup": lambda p: dse_plots.plot_dse_speedup(rows, manifest, path=p),
         "energy_breakdown": lambda p: dse_plots.plot_dse_energy_breakdown(rows, layer_rows, path=p),

@@ -14,7 +14,7 @@ import math
 from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = [
-    "finite_number", "latency_energy_rows", "load_balance_pct", "manifest_axes", "ok_rows", "pareto_front",
+    "area_rows", "finite_number", "latency_energy_rows", "pareto_front_nd", "load_balance_pct", "manifest_axes", "ok_rows", "pareto_front",
     "pareto_rows", "positive_number", "short_axis_names", "value_key", "varying_axes",
 ]
 
@@ -109,6 +109,27 @@ def latency_energy_rows(rows: Sequence[Mapping]) -> dict[str, list[Mapping]]:
         if positive_number(r.get("latency_us")) is not None and positive_number(r.get("energy_pJ")) is not None:
             out.setdefault(str(r.get("workload", "")), []).append(r)
     return out
+
+
+def pareto_front_nd(points: Sequence[Sequence[float]]) -> list[int]:
+    """Indices of the non-dominated points when minimising every coordinate (any number of
+    them), in input order. Points equal in every coordinate are kept once (the lowest index);
+    points with a None or non-finite coordinate are never on the front."""
+    ok = [(i, tuple(float(v) for v in p)) for i, p in enumerate(points)
+          if all(finite_number(v) is not None for v in p)]
+    front = []
+    for i, p in ok:
+        dominated = any(all(a <= b for a, b in zip(q, p)) and (q != p or j < i) for j, q in ok if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def area_rows(rows: Sequence[Mapping]) -> dict[str, list[Mapping]]:
+    """workload -> its ok rows with a positive latency, energy and chip area (sweep order)."""
+    return {w: [r for r in wr if positive_number(r.get("area_mm2")) is not None]
+            for w, wr in latency_energy_rows(rows).items()
+            if any(positive_number(r.get("area_mm2")) is not None for r in wr)}
 
 
 def pareto_rows(workload_rows: Sequence[Mapping]) -> list[Mapping]:

@@ -1,5 +1,5 @@
-"""Energy reports: per-layer energy by component, the scenarios of where the weights live,
-energy.png. They format ``energy.json`` (``EnergyResult.to_doc``, energy_model/); nothing here
+"""Energy reports: per-layer energy by component, module and kind of circuit, the area, the
+scenarios of where the weights live, energy.png. They format ``energy.json`` (``EnergyResult.to_doc``, energy_model/); nothing here
 computes an energy.
 
 Everything is per inference (one input vector through the layer), in pJ, us, W.
@@ -14,15 +14,58 @@ from .tables import format_table, write_csv, write_json
 
 ENERGY_COLUMNS = [("layer", "layer"), ("cycles", "cycles"), ("latency_us", "latency (us)"),
                   ("total_pJ", "energy (pJ)"), ("power_W", "power (W)"), ("frames_per_s", "frames/s"),
-                  ("frames_per_J", "frames/J")]
+                  ("frames_per_J", "frames/J"), ("frames_per_s_per_mm2", "frames/s/mm2")]
+
+
+def _share_rows(doc: dict, key: str, names: list[str]) -> list[dict]:
+    """One row per name: pJ per inference of the whole run and its share of the total."""
+    tot = doc[key]["total"]
+    whole = sum(tot.values()) or 1.0
+    return [{"part": n, "pJ": tot.get(n, 0.0), "share_pct": 100.0 * tot.get(n, 0.0) / whole} for n in names]
+
+
+def area_table(area: dict) -> str:
+    """The machine's area: one PE by module and by kind, and the chip."""
+    rows = [{"part": m, "um2": v, "share_pct": 100.0 * v / area["pe_total_um2"]} for m, v in area["pe_um2"].items()]
+    rows.append({"part": "one PE", "um2": area["pe_total_um2"], "share_pct": 100.0})
+    krows = [{"part": k, "um2": v, "share_pct": 100.0 * v / area["pe_total_um2"]}
+             for k, v in area["pe_by_kind_um2"].items()]
+    crows = [{"part": k, "mm2": v / 1e6} for k, v in area["chip_um2"].items()]
+    cols = [("part", "part"), ("um2", "area (um2)"), ("share_pct", "share (%)")]
+    return "\n".join([format_table(rows, cols, title=f"Area of one PE by module ({area['node_nm']} nm)"), "",
+                      format_table(krows, cols, title="Area of one PE by kind"), "",
+                      format_table(crows, [("part", "part"), ("mm2", "area (mm2)")],
+                                   title=f"Area of the chip: {area['chip_mm2']:.3g} mm2")])
 
 
 def energy_tables(doc: dict) -> str:
-    """Printed summary: per-layer energy, the component breakdown and the scenarios."""
+    """Printed summary: per-layer energy, the breakdowns by component, by module and by kind, the
+    area, and the scenarios."""
     rows = doc["layers"] + [doc["total"]]
-    out = [format_table(rows, ENERGY_COLUMNS, title=f"Energy per inference ({doc['tech_node_nm']} nm)")]
+    leak = "leakage included" if doc.get("leakage") else "leakage left out (--no-leakage)"
+    out = [format_table(rows, ENERGY_COLUMNS, title=f"Energy per inference ({doc['tech_node_nm']} nm; clock network "
+                                                    f"and control included, {leak})")]
     comp = [("layer", "layer")] + [(f"{c}_pJ", f"{c} (pJ)") for c in doc["components"] if doc["total"].get(f"{c}_pJ")]
     out += ["", format_table(rows, comp, title="Energy by component (pJ per inference)")]
+    share = [("part", "part"), ("pJ", "energy (pJ)"), ("share_pct", "share (%)")]
+    if doc.get("modules"):
+        mrows = _share_rows(doc, "by_module_pJ", doc["modules"])
+        shared = doc.get("by_module_shared_pJ", {}).get("total", {})
+        whole = sum(shared.values()) or 1.0
+        for r in mrows:
+            if r["part"] in shared:
+                r["shared_pJ"], r["shared_pct"] = shared[r["part"]], 100.0 * shared[r["part"]] / whole
+        mrows += [{"part": m, "shared_pJ": v, "shared_pct": 100.0 * v / whole} for m, v in shared.items()
+                  if m not in doc["modules"]]
+        out += ["", format_table(mrows, share + [("shared_pJ", "with its clock, control, leakage (pJ)"),
+                                                 ("shared_pct", "share (%)")],
+                                 title="Energy by module, all layers (EIE's per-PE power table's modules; the "
+                                       "per-cycle items apart, then shared out to the modules)")]
+        kinds = list(doc["by_kind_pJ"]["total"])
+        out += ["", format_table(_share_rows(doc, "by_kind_pJ", kinds), share,
+                                 title="Energy by kind of circuit, all layers")]
+    if doc.get("area"):
+        out += ["", area_table(doc["area"])]
     s = doc["scenarios"]
     if not s:
         return "\n".join(out)
@@ -30,8 +73,9 @@ def energy_tables(doc: dict) -> str:
              for name, v in s["scenarios"].items()]
     out += ["", format_table(srows, [("scenario", "scenario"), ("energy_pJ", "energy (pJ)"),
                                      ("dram_bits", "DRAM bits")],
-                             title="Where the weights live (per inference): (a) dense fp32 from DRAM, "
-                                   "(b) compressed from DRAM, (c) compressed in on-chip SRAM (EIE)")]
+                             title="Where the weights live (access energy per inference, no clock, control or "
+                                   "leakage): (a) dense fp32 from DRAM, (b) compressed from DRAM, (c) compressed in "
+                                   "on-chip SRAM (EIE)")]
     ratio = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
     if doc.get("scenarios_per_layer"):
         prow = [{"layer": k, **v} for k, v in doc["scenarios_per_layer"].items()]

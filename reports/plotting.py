@@ -53,7 +53,8 @@ MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "*", "h")
 #: reference lines (ideal speedup, 100%).
 LINESTYLES = ("-", "-.", ":", (0, (3, 1, 1, 1, 1, 1)))
 #: A fixed colour per energy component of EIE (and leakage), the same in every subplot and figure.
-COMPONENT_COLORS = {c: f"C{k % 10}" for k, c in enumerate((*ACCESS_COMPONENTS, "leakage"))}
+COMPONENT_COLORS = {**{c: f"C{k % 10}" for k, c in enumerate(ACCESS_COMPONENTS)},
+                    "clock": "#393b79", "control": "#8c6d31", "leakage": "0.35"}
 
 
 def component_color(name: str) -> str:
@@ -74,13 +75,15 @@ def _nonzero(v) -> bool:
 
 def energy_components(rows, prefix: str = "energy_", suffix: str = "_pJ") -> list[str]:
     """The components of rows with ``<prefix><component><suffix>`` columns holding a nonzero
-    value, in first-seen order (EIE's in its own order), leakage last; the total is not one."""
+    value, in first-seen order (EIE's in its own order, then clock and control), leakage last; the
+    total, the access subtotal and the per-module columns (``energy_module_*``) are not ones."""
     seen: list[str] = []
     for r in rows:
         for k, v in r.items():
             if k.startswith(prefix) and k.endswith(suffix) and len(k) > len(prefix) + len(suffix):
                 c = k[len(prefix):-len(suffix)]
-                if c not in seen and c not in ("total", "a", "b") and _nonzero(v):
+                if c not in seen and c not in ("total", "a", "b", "c", "access") and not c.startswith("module_") \
+                        and _nonzero(v):
                     seen.append(c)
     order = {c: k for k, c in enumerate(COMPONENT_COLORS)}
     return sorted(seen, key=lambda c: (c == "leakage", order.get(c, len(order)), seen.index(c)))

@@ -28,7 +28,8 @@ def report_layers(compression: dict, simulation: dict, energy: dict) -> list[dic
                "energy_pJ": e["total_pJ"]}
         for comp_name in energy["components"]:
             row[f"energy_{comp_name}_pJ"] = e.get(f"{comp_name}_pJ", 0.0)
-        row.update(frames_per_s=e["frames_per_s"], frames_per_J=e["frames_per_J"], power_W=e["power_W"])
+        row.update(frames_per_s=e["frames_per_s"], frames_per_J=e["frames_per_J"], power_W=e["power_W"],
+                   frames_per_s_per_mm2=e.get("frames_per_s_per_mm2"))
         rows.append(row)
     return rows
 
@@ -82,7 +83,14 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
                              ("compression_rate_pqh", "rate P+Q+H (x)"), ("cycles", "cycles"),
                              ("latency_us", "latency_us"), ("load_balance_efficiency_pct", "load balance (%)"),
                              ("energy_pJ", "energy_pJ"), ("frames_per_s", "frames_per_s"),
-                             ("frames_per_J", "frames_per_J"), ("power_W", "power_W")]),
+                             ("frames_per_J", "frames_per_J"), ("power_W", "power_W")]
+                       + ([("frames_per_s_per_mm2", "frames/s/mm2")] if energy.get("area") else [])),
+        "",
+        "Energy on chip: the accesses, plus the clock network, control" +
+        (" and leakage" if energy.get("leakage") else " (leakage left out: --no-leakage)") +
+        (f"; the chip is {energy['area']['chip_mm2']:.3g} mm2 ({energy['area']['pe_total_um2'] / 1e6:.3g} mm2 "
+         f"per PE, {100 * energy['area']['pe_by_kind_um2'].get('memory', 0.0) / energy['area']['pe_total_um2']:.0f}% "
+         f"of it SRAM)" if energy.get("area") else "") + ". docs/energy.md has the model.",
         "",
         "## Energy by component (pJ)",
         "",
@@ -91,6 +99,17 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
         f"![energy per layer and component]({png.name})",
         "",
     ]
+    if energy.get("modules"):
+        tot = energy["by_module_pJ"]["total"]
+        shared = energy.get("by_module_shared_pJ", {}).get("total", {})
+        whole = sum(tot.values()) or 1.0
+        mrows = [{"module": m, "pJ": tot.get(m, 0.0), "pct": 100.0 * tot.get(m, 0.0) / whole,
+                  "shared_pct": 100.0 * shared[m] / whole if m in shared else None} for m in energy["modules"]]
+        lines += ["## Energy by module (all layers)", "",
+                  markdown_table(mrows, [("module", "module"), ("pJ", "energy (pJ)"), ("pct", "share (%)"),
+                                         ("shared_pct", "with its clock, control, leakage (%)")], none=""),
+                  "", "EIE's modules (its per-PE power table); the clock, control and leakage apart, then shared "
+                  "out to the modules by their flip-flops, gates and SRAM bits.", ""]
     host = simulation.get("host_ops") or []
     if host:
         lines += [
@@ -110,6 +129,7 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
                             for k, v in s["scenarios"].items()],
                            [("scenario", "scenario"), ("energy_pJ", "energy_pJ"), ("dram_bits", "DRAM bits")]),
             "",
+            f"Access energies only (no clock, control or leakage in any scenario): "
             f"(a) dense fp32 weights from DRAM, (b) compressed weights and indices from DRAM, (c) compressed and "
             f"resident in on-chip SRAM (EIE). On-chip gain: (a)/(c) = {ratio(s['a_over_c'])}, "
             f"(b)/(c) = {ratio(s['b_over_c'])}; the model "

@@ -61,7 +61,8 @@ def point_task(pt: Point, settings: dict) -> PointTask:
     return PointTask(kind=pt.workload.kind, target=pt.workload.target, accel=pt.accel, seed=settings["seed"],
                      verify=settings["verify"], leakage=settings["leakage"], energy_table=settings["energy_table"],
                      inputs=settings["inputs"], data_dir=settings["data_dir"],
-                     input_vectors=settings.get("input_vectors"))
+                     input_vectors=settings.get("input_vectors"),
+                     structure=settings.get("structure_profile") if pt.workload.kind == "eie" else None)
 
 
 def _record(pt: Point, run_no: int, res: dict, synth: dict | None, extra_error: str = "") -> dict:

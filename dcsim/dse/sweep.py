@@ -9,8 +9,10 @@ A sweep file is TOML (docs/dse.md has the reference and examples/dse/ the studie
     inputs = 1000                        # MNIST test images simulated per model/archive point (0 = all)
     input_file = "x.npy"                 # or these input vectors (K, fan_in) instead of MNIST
     seed = 0                             # seed of the EIE benchmark-layer generator
+    structure = "model.dcz:fc1"          # eie: workloads' weight positions follow this real pruned layer's
+                                         # row/column densities (ARCHIVE:LAYER, relative to the sweep file)
     verify = true                        # every output checked against the fixed-point reference
-    leakage = false                      # add static energy
+    leakage = true                       # charge the static energy (false: leave it out)
     energy_table = "override.toml"       # per-action energy overrides (relative to the sweep file)
     synth = { target = "ecp5", pnr = false }   # FPGA resources per point (hw/synth.py)
     data_dir = "/path/to/mnist"          # folder of the MNIST IDX files (default $DCSIM_DATA/mnist)
@@ -57,10 +59,13 @@ from arch.fileio import load_arrays, read_toml
 from arch.machine import machine_config_from_dict
 from compress.config import CompressionConfig
 
-#: Version of the point record; part of every point id, so a change recomputes.
-POINT_FORMAT = 1
+#: Version of the point record; part of every point id, so a change recomputes (2: the clock,
+#: control, leakage and area of the whole chip).
+POINT_FORMAT = 2
+#: Version of the compressed models and synthesis results a sweep caches (unchanged by the above).
+CACHE_FORMAT = 1
 SWEEP_KEYS = ("name", "workloads", "inputs", "input_file", "seed", "verify", "leakage", "energy_table", "synth",
-              "data_dir", "max_points")
+              "data_dir", "max_points", "structure")
 #: A sweep that expands to more points is refused before anything is built (``max_points``, ``--max-points``).
 DEFAULT_MAX_POINTS = 100_000
 SYNTH_KEYS = ("target", "pnr", "seed")
@@ -135,7 +140,8 @@ class Sweep:
         return {"name": self.name, "sweep_file": str(self.path), "axes": self.axes,
                 "grids": [{"label": g["label"], "axes": g["axes"]} for g in self.grids],
                 "workloads": [w.text for w in self.workloads], "n_points": len(self.points),
-                "settings": {k: v for k, v in self.settings.items() if k != "input_vectors"},
+                "settings": {k: v for k, v in self.settings.items()
+                             if k not in ("input_vectors", "structure_profile", "structure_key")},
                 "base": {"accel": self.base_accel.to_dict(),
                          "compress": None if self.base_compress is None else self.base_compress.to_dict()}}
 
@@ -154,9 +160,9 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
     unknown = sorted(set(t) - set(SWEEP_KEYS))
     if unknown:
         raise _err(p, f"[sweep] unknown key {unknown[0]!r}; allowed keys: {', '.join(SWEEP_KEYS)}")
-    s: dict[str, Any] = {"name": p.stem, "inputs": 1000, "seed": 0, "verify": True, "leakage": False,
+    s: dict[str, Any] = {"name": p.stem, "inputs": 1000, "seed": 0, "verify": True, "leakage": True,
                          "energy_table": None, "synth": None, "data_dir": None, "input_file": None,
-                         "max_points": DEFAULT_MAX_POINTS}
+                         "max_points": DEFAULT_MAX_POINTS, "structure": None}
     for k, v in t.items():
         s[k] = v
     if not isinstance(s["name"], str) or not s["name"].strip():
@@ -182,6 +188,8 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
             s[k] = str(q.resolve())
     if s["input_file"] is not None:
         s["input_vectors"] = _input_vectors(p, Path(s["input_file"]))
+    if s["structure"] is not None:
+        s["structure_profile"], s["structure_key"] = _structure(p, s["structure"])
     if s["synth"] is not None:
         from hw.synth import TARGETS
 
@@ -202,6 +210,27 @@ def _settings(p: Path, t: dict) -> dict[str, Any]:
             raise _err(p, f"[sweep] synth.seed = {sy['seed']!r}; use an integer >= 0")
         s["synth"] = sy
     return s
+
+
+def _structure(p: Path, text: Any):
+    """``structure = "PATH.dcz:LAYER"``: the layer's StructureProfile (labelled as written) and the
+    point-id key (the archive's SHA-256 and the layer)."""
+    from arch.errors import DcsimError
+    from sim.workloads import StructureProfile, structure_from_archive
+
+    if not isinstance(text, str) or not text.rpartition(":")[0].strip() or not text.rpartition(":")[2].strip():
+        raise _err(p, f"[sweep] structure = {text!r}; use \"ARCHIVE:LAYER\" (a model.dcz relative to the sweep file "
+                      "and one of its weight layers), e.g. \"../runs/demo/model.dcz:fc1\"")
+    path, _, layer = text.rpartition(":")
+    q = _rel(p, path.strip())
+    if not q.is_file():
+        raise _err(p, f"[sweep] structure = {text!r}: no such archive ({q})")
+    try:
+        prof = structure_from_archive(q.resolve(), layer.strip())
+    except (DcsimError, ValueError) as e:
+        raise _err(p, f"[sweep] structure = {text!r}: {e}") from None
+    return (StructureProfile(text, prof.row_density, prof.col_density),
+            {"archive": file_sha256(q), "layer": layer.strip()})
 
 
 def _plain_name(name: str) -> bool:
@@ -390,6 +419,18 @@ def load_sweep(path: str | os.PathLike, max_points: int | None = None) -> Sweep:
         raise _err(p, "missing [sweep] table (it names the workloads)")
     settings = _settings(p, data["sweep"])
     workloads = _workloads(p, data["sweep"].get("workloads"))
+    if settings["structure"] is not None:
+        from sim.workloads import check_structure
+
+        eie = [w for w in workloads if w.kind == "eie"]
+        if not eie:
+            raise _err(p, f"[sweep] structure = {settings['structure']!r} applies to eie: workloads; this sweep has "
+                          "none (model: and archive: workloads run their own weights)")
+        for w in eie:
+            try:
+                check_structure(settings["structure_profile"], w.target)
+            except ValueError as e:
+                raise _err(p, f"[sweep] structure: {e}") from None
     base_accel, comp_over = _base(p, data)
     grids = _grids(p, data, type(base_accel))
     limit = max_points if max_points is not None else settings["max_points"]
@@ -428,7 +469,7 @@ def load_sweep(path: str | os.PathLike, max_points: int | None = None) -> Sweep:
             from compress.model import load
             cm = load(w.target)  # ArchiveError names the file
             archive_comp[w.target] = cm.compression
-            _check_fan_in(p, settings, w, cm.layers[0].indices.shape[1] - 1)
+            _check_fan_in(p, settings, w, int(np.prod(cm.input_shape)))
     seen: dict[str, int] = {}
     for g in grids:
         names = list(g["axes"])
@@ -480,6 +521,8 @@ def run_settings(w: Workload, settings: dict) -> dict:
         s["energy_table"] = file_sha256(Path(settings["energy_table"]))
     if w.kind == "eie":
         s["seed"] = settings["seed"]
+        if settings.get("structure_key"):
+            s["structure"] = settings["structure_key"]
     elif settings["input_file"]:
         s["input_file"] = file_sha256(Path(settings["input_file"]))
     else:
@@ -497,9 +540,9 @@ def point_id(w: Workload, accel: AcceleratorConfig, comp: CompressionConfig | No
 
 
 def compress_key(w: Workload, comp: CompressionConfig, settings: dict) -> str:
-    return _digest({"format": POINT_FORMAT, "model": w.target, "compress": comp.to_dict(),
+    return _digest({"format": CACHE_FORMAT, "model": w.target, "compress": comp.to_dict(),
                     "data_dir": settings["data_dir"]})
 
 
 def synth_key(accel: AcceleratorConfig, synth: dict) -> str:
-    return _digest({"format": POINT_FORMAT, "accel": accel.to_dict(), "synth": synth})
+    return _digest({"format": CACHE_FORMAT, "accel": accel.to_dict(), "synth": synth})

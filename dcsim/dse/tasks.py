@@ -98,7 +98,9 @@ class PointTask:
 
     ``kind`` is ``eie`` (``target`` = a benchmark layer), ``model`` or ``archive`` (``target`` =
     the archive's path; a model's archive comes with the task as bytes). ``input_vectors``
-    replace the MNIST test images (``inputs`` of them; 0 = all) when given.
+    replace the MNIST test images (``inputs`` of them; 0 = all) when given. ``structure``: an
+    ``eie`` layer's weight positions follow this sim.workloads.StructureProfile (None: uniform);
+    the results get a ``structure`` column (the profile's source as the sweep file gives it).
     """
 
     kind: str
@@ -106,11 +108,12 @@ class PointTask:
     accel: Any
     seed: int = 0
     verify: bool = True
-    leakage: bool = False
+    leakage: bool = True
     energy_table: str | None = None
     inputs: int = 0
     data_dir: str | None = None
     input_vectors: np.ndarray | None = None
+    structure: Any = None
 
 
 def task_point(point: PointTask, archive: bytes | None) -> dict:
@@ -121,12 +124,13 @@ def task_point(point: PointTask, archive: bytes | None) -> dict:
         from dcsim.flow import Settings, Workload, evaluate, inputs_from_array, mnist_test_inputs
 
         if point.kind == "eie":
-            workload = Workload(f"eie:{point.target}", layers=(point.target,), seed=point.seed)
+            workload = Workload(f"eie:{point.target}", layers=(point.target,), seed=point.seed,
+                                structure=point.structure)
         else:
             from compress.model import from_bytes, load
 
             cm = from_bytes(archive, point.target) if archive is not None else load(point.target)
-            fan_in = cm.layers[0].indices.shape[1] - 1
+            fan_in = int(np.prod(cm.input_shape))     # the image, not a first conv layer's im2col width
             if point.input_vectors is not None:
                 inputs = inputs_from_array(point.input_vectors, fan_in, "input_file")
             else:
@@ -134,7 +138,10 @@ def task_point(point: PointTask, archive: bytes | None) -> dict:
             workload = Workload(cm.name, model=cm, inputs=inputs)
         ev = evaluate(workload, point.accel, Settings(verify=point.verify, enforce_capacity=False,
                                                       leakage=point.leakage, energy_table=point.energy_table))
-        return {"ok": True, "columns": ev.point_columns(), "layers": ev.layer_rows(),
+        columns = ev.point_columns()
+        if point.structure is not None:
+            columns["structure"] = point.structure.source
+        return {"ok": True, "columns": columns, "layers": ev.layer_rows(),
                 "times": {"sim_s": ev.seconds["simulation_s"], "energy_s": ev.seconds.get("energy_s")},
                 "seconds": time.time() - t0, "worker": worker_id()}
     except Exception as e:  # noqa: BLE001 - a failed point is recorded, the sweep goes on

@@ -23,9 +23,15 @@ def test_energy_archive_files_and_units(tmp_path, capsys):
                  "--quiet"]) == 0
     doc = json.loads((out / "energy.json").read_text())
     assert [l["layer"] for l in doc["layers"]] == ["fc1", "fc2"]
+    assert doc["leakage"] is True                       # on by default
     for l in doc["layers"]:
-        comps = sum(v for k, v in l.items() if k.endswith("_pJ") and k not in ("total_pJ", "leakage_pJ"))
+        comps = sum(l[f"{c}_pJ"] for c in doc["components"])
+        assert set(doc["components"]) >= {"clock", "control", "leakage"}
         assert l["total_pJ"] == pytest.approx(comps)
+        assert l["access_pJ"] == pytest.approx(comps - l["clock_pJ"] - l["control_pJ"] - l["leakage_pJ"])
+        assert min(l["clock_pJ"], l["control_pJ"], l["leakage_pJ"]) > 0
+        assert sum(doc["by_module_pJ"][l["layer"]].values()) == pytest.approx(l["total_pJ"])
+        assert l["frames_per_s_per_mm2"] == pytest.approx(l["frames_per_s"] / doc["area"]["chip_mm2"])
         # power = energy / latency, in W from pJ and us
         assert l["power_W"] == pytest.approx(l["total_pJ"] * 1e-12 / (l["latency_us"] * 1e-6))
         assert l["latency_us"] == pytest.approx(l["cycles"] / 800.0)
@@ -34,7 +40,18 @@ def test_energy_archive_files_and_units(tmp_path, capsys):
     assert s["fits_on_chip"] and s["a_over_c"] > s["b_over_c"] > 1
     assert (out / "energy_layers.csv").read_text().splitlines()[0].count("_pJ") >= 5
     assert (out / "energy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "on-chip gain" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "on-chip gain" in printed and "Energy by module" in printed and "Area of one PE by module" in printed
+    # --no-leakage leaves the static energy out and nothing else
+    out2 = tmp_path / "e2"
+    assert main(["energy", str(a), "--inputs", str(_inputs(tmp_path)), "--pes", "8", "--out", str(out2),
+                 "--quiet", "--no-leakage"]) == 0
+    doc2 = json.loads((out2 / "energy.json").read_text())
+    assert doc2["leakage"] is False and "leakage" not in doc2["components"]
+    for l, l2 in zip(doc["layers"], doc2["layers"]):
+        assert l2["leakage_pJ"] == 0.0
+        assert l2["total_pJ"] == pytest.approx(l["total_pJ"] - l["leakage_pJ"])
+        assert l2["clock_pJ"] == pytest.approx(l["clock_pJ"])
 
 
 def test_energy_tech_node_and_override(tmp_path):
@@ -73,7 +90,8 @@ def test_report(tmp_path):
     out = tmp_path / "r"
     assert main(["report", str(a), "--inputs", str(_inputs(tmp_path)), "--out", str(out), "--quiet"]) == 0
     md = (out / "report.md").read_text()
-    for frag in ("energy_pJ", "latency_us", "frames_per_s", "frames_per_J", "power_W", "(a)/(c)"):
+    for frag in ("energy_pJ", "latency_us", "frames_per_s", "frames_per_J", "power_W", "(a)/(c)", "frames/s/mm2",
+                 "## Energy by module", "| spmat_read |", "clock network, control and leakage; the chip is"):
         assert frag in md
     doc = json.loads((out / "report.json").read_text())
     assert [r["layer"] for r in doc["layers"]] == ["fc1", "fc2", "total"]

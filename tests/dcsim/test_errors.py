@@ -421,3 +421,38 @@ def test_a_closed_pipe_is_not_a_traceback(files):
     r = subprocess.run(["bash", "-c", cmd + " >/dev/null"], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (lambda f: ["simulate", "--layer", "nt-we", "--structure", f["archive"] + ":fc9"], "its layers are fc1, fc2"),
+    (lambda f: ["simulate", "--layer", "nt-we", "--structure", f["dir"] + "/missing.dcz:fc1"], "cannot read"),
+    (lambda f: ["simulate", "--layer", "nt-we", "--structure", f["not_archive"] + ":fc1"], "not a dcsim archive"),
+    (lambda f: ["simulate", "--layer", "nt-we", "--structure", f["archive"]], "use ARCHIVE:LAYER"),
+    (lambda f: ["simulate", "--structure", f["archive"] + ":fc1"], "--structure needs --layer"),
+    (lambda f: ["simulate", f["archive"], "--structure", f["archive"] + ":fc1"], "--structure needs --layer"),
+    (lambda f: ["energy", "--layer", "nt-we", "--structure", f["archive"] + ":fc9"], "its layers are fc1, fc2"),
+], ids=["unknown-layer", "missing-file", "not-an-archive", "no-layer-part", "without-layer", "with-archive",
+        "energy-unknown-layer"])
+def test_structure_errors_are_one_line_and_exit_2(files, tmp_path, capsys, argv, fragment):
+    f = {k: str(v) for k, v in files.items() if v is not None}
+    out = tmp_path / "out"
+    rc = main([*argv(f), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.startswith("dcsim: ")]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("dcsim: error: --structure"), err
+    assert fragment in lines[0] and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_structure_from_a_conv_archive_runs(files, tmp_path, capsys):
+    """--structure with an fc and a conv layer (its im2col matrix): the run records the structure."""
+    import json
+
+    for layer in ("fc1", "conv1"):
+        src = files["archive"] if layer == "fc1" else files["conv_archive"]
+        out = tmp_path / layer
+        assert main(["simulate", "--layer", "nt-we", "--structure", f"{src}:{layer}", "--out", str(out),
+                     "--quiet"]) == 0
+        doc = json.loads((out / "sim.json").read_text())
+        assert doc["structure"] == f"{src}:{layer}"
+    capsys.readouterr()

@@ -120,7 +120,8 @@ def test_45_to_7nm_lowers_logic_and_sram_by_the_documented_factor_and_leaves_dra
     assert scale_factor("sram", 7)[0] == f
     assert t7.pJ("broadcast_wire_per_bit_pe") == approx(T45.pJ("broadcast_wire_per_bit_pe") * f)
     assert t7.pJ("dram_per_bit") == T45.pJ("dram_per_bit") == 20.0
-    assert t7.pJ("leakage_per_pe_cycle") == T45.pJ("leakage_per_pe_cycle")
+    for name in ("sram_leakage_per_bit", "logic_leakage_per_gate", "ff_leakage"):
+        assert t7.pJ(name) == T45.pJ(name), name                # leakage is not scaled
     # the component energies follow
     c7 = AcceleratorConfig(tech_node=7)
     a45, a7 = action_energies(CFG, T45), action_energies(c7, t7)
@@ -247,7 +248,7 @@ def _eie32():
 def test_hand_computed_three_sram_reads_two_mults_one_dram_word():
     cfg = _eie32()
     acc = {"spmat_sram": {"reads": 3, "writes": 0}, "mul": {"reads": 2, "writes": 0}}
-    e = layer_energy(acc, 10, cfg, T45, EIE_PRICING)
+    e = layer_energy(acc, 10, cfg, T45, EIE_PRICING, per_cycle=False)
     assert e["energy_pJ"]["spmat_sram"] == approx(15.0)
     assert e["energy_pJ"]["mul"] == approx(2 * 0.787)
     dram_word = 32 * action_energies(cfg, T45)["dram"].pJ
@@ -268,27 +269,58 @@ def test_units_power_is_energy_over_latency():
     # 800 pJ over 800 cycles at 800 MHz: 1 us, 0.8 mW
     cfg = _eie32()
     acc = {"spmat_sram": {"reads": 160, "writes": 0}}                # 160 x 5 pJ = 800 pJ
-    e = layer_energy(acc, 800, cfg, T45, EIE_PRICING)
+    e = layer_energy(acc, 800, cfg, T45, EIE_PRICING, per_cycle=False)
     assert e["total_pJ"] == approx(800.0)
     assert e["latency_us"] == approx(1.0)
     assert e["power_W"] == approx(8e-4)
     # pJ / us = 1e-6 W, for any clock
     c2 = cfg.replace(clock_mhz=250.0)
-    e2 = layer_energy(acc, 1000, c2, T45, EIE_PRICING)
+    e2 = layer_energy(acc, 1000, c2, T45, EIE_PRICING, per_cycle=False)
     assert e2["latency_us"] == approx(4.0)
     assert e2["power_W"] == approx(e2["total_pJ"] * 1e-12 / (e2["latency_us"] * 1e-6))
     assert e2["power_W"] == approx(200e-6)
     assert layer_energy({}, 0, cfg, T45, EIE_PRICING)["power_W"] == 0.0
 
 
-def test_leakage_is_optional():
+def test_leakage_is_optional_and_clock_and_control_follow_the_cycles():
     acc = {"mul": {"reads": 1, "writes": 0}}
+    ce = EIE_PRICING.cycle_energies(CFG, T45)
     off = layer_energy(acc, 100, CFG, T45, EIE_PRICING)
     on = layer_energy(acc, 100, CFG, T45, EIE_PRICING, leakage=True)
-    assert off["leakage_pJ"] == 0.0 and not off["leakage"]
-    assert on["leakage_pJ"] == approx(64 * 100 * 1.0)
-    assert on["total_pJ"] == approx(off["total_pJ"] + 6400.0)
-    assert on["energy_pJ"]["leakage"] == approx(6400.0)
+    bare = layer_energy(acc, 100, CFG, T45, EIE_PRICING, per_cycle=False)
+    assert off["leakage_pJ"] == 0.0 and not off["leakage"] and "leakage" not in off["energy_pJ"]
+    assert on["leakage_pJ"] == approx(100 * ce["leakage"].pJ) and ce["leakage"].pJ > 0
+    assert on["total_pJ"] == approx(off["total_pJ"] + 100 * ce["leakage"].pJ)
+    for k in ("clock", "control"):
+        assert off["energy_pJ"][k] == approx(100 * ce[k].pJ) and ce[k].pJ > 0
+        assert k not in bare["energy_pJ"]
+    assert bare["total_pJ"] == approx(bare["access_pJ"]) == approx(off["access_pJ"])
+    assert off["total_pJ"] == approx(off["access_pJ"] + 100 * (ce["clock"].pJ + ce["control"].pJ))
+    double = layer_energy(acc, 200, CFG, T45, EIE_PRICING, leakage=True)
+    assert double["total_pJ"] - double["access_pJ"] == approx(2 * (on["total_pJ"] - on["access_pJ"]))
+    assert all(on["sources"][k] for k in ("clock", "control", "leakage"))
+
+
+def test_module_and_kind_breakdowns_add_up_to_the_total():
+    acc = {c: {"reads": 3 + i, "writes": (1 if c in EIE_PRICING.storage_components else 0)}
+           for i, c in enumerate(COMPONENTS)}
+    e = layer_energy(acc, 250, CFG, T45, EIE_PRICING, leakage=True)
+    assert sum(e["energy_by_module_pJ"].values()) == approx(e["total_pJ"])
+    assert sum(e["energy_by_kind_pJ"].values()) == approx(e["total_pJ"])
+    shared = e["energy_by_module_shared_pJ"]               # the per-cycle items shared out to the modules
+    assert sum(shared.values()) == approx(e["total_pJ"]) and not set(shared) & {"clock", "leakage"}
+    split = EIE_PRICING.cycle_energies_by_module(CFG, T45)
+    per_cycle = {m: sum(split[k].get(m, 0.0) for k in ("clock", "control", "leakage")) for m in split["clock"]}
+    assert shared["act_rw"] == approx(e["energy_by_module_pJ"]["act_rw"] + 250 * per_cycle["act_rw"])
+    m = e["energy_by_module_pJ"]
+    assert list(m)[:5] == ["spmat_read", "ptr_read", "arithmetic", "act_rw", "act_queue"]
+    assert m["spmat_read"] == approx(e["energy_pJ"]["spmat_sram"])
+    assert m["arithmetic"] == approx(sum(e["energy_pJ"][c] for c in ("codebook", "mul", "add")))
+    assert m["act_queue"] == approx(e["energy_pJ"]["fifo"] + e["energy_pJ"]["broadcast"])
+    assert m["clock"] == approx(e["energy_pJ"]["clock"]) and m["leakage"] == approx(e["leakage_pJ"])
+    k = e["energy_by_kind_pJ"]
+    assert k["memory"] == approx(sum(e["energy_pJ"][c] for c in ("spmat_sram", "ptr_sram", "act_sram")))
+    assert k["registers"] == approx(sum(e["energy_pJ"][c] for c in ("act_regs", "fifo", "codebook")))
 
 
 @pytest.mark.parametrize("acc,match", [

@@ -13,6 +13,8 @@ from reports.dse import (MAX_BREAKDOWN_WORKLOADS, MAX_PARETO_LABELS, PLOT_FILES,
                          pareto_front, plot_accuracy_vs_rate, plot_dse_energy_breakdown, plot_dse_fifo,
                          plot_dse_speedup, plot_pareto, plot_resources, plot_waterfall, varying_axes,
                          write_dse_report)
+from reports.dse_plots import plot_area_pareto
+from reports.dse_rows import pareto_front_nd
 
 from .sweep_rows import DENSE, grid_rows, layer_rows_of, model_row, result_row, sweep_manifest, synth_row
 
@@ -352,7 +354,7 @@ def test_applicable_plots():
     models = [model_row(0), model_row(1, kept=100.0), synth_row(2, 4, 100, 100, 1, 1)]
     assert applicable_plots(models, [], sweep_manifest()) == ["pareto", "waterfall", "accuracy", "resources"]
     assert applicable_plots([result_row(0, status="error")], [], sweep_manifest()) == []
-    assert set(PLOT_FILES.values()) == {"pareto.png", "fifo_efficiency.png", "pe_speedup.png",
+    assert set(PLOT_FILES.values()) == {"pareto.png", "area_pareto.png", "fifo_efficiency.png", "pe_speedup.png",
                                         "energy_breakdown.png", "compression_waterfall.png",
                                         "accuracy_vs_rate.png", "resources.png"}
 
@@ -420,3 +422,35 @@ def test_a_failing_plot_is_reported_not_fatal(tmp_path, monkeypatch):
     assert [p.name for p in files] == ["fifo_efficiency.png", "pe_speedup.png", "dse.md"]
     md = (tmp_path / "dse.md").read_text()
     assert "not drawn (RuntimeError: no luck)" in md and "](pareto.png)" not in md
+
+
+# ----------------------------------------------------------------------------- area
+
+def test_pareto_front_in_three_objectives():
+    pts = [(1, 5, 5), (2, 2, 2), (2, 2, 2), (3, 3, 3), (1, 6, 1), (None, 0, 0), (5, 1, 9)]
+    # 2 duplicates 1 (kept once); 3 is dominated by 1; 5 has no area; the rest trade off
+    assert pareto_front_nd(pts) == [0, 1, 4, 6]
+    assert pareto_front_nd([]) == []
+    assert pareto_front_nd([(1.0, 2.0)]) == [0]
+
+
+def test_area_pareto_plot_and_its_table_columns(tmp_path):
+    rows = [result_row(k, n_pe=p, area_mm2=0.64 * p, frames_per_s_per_mm2=1e5 / (0.64 * p),
+                       latency_us=64.0 / p, energy_pJ=1e5 + 100.0 * p) for k, p in enumerate((8, 16, 32, 64))]
+    rows.append(result_row(4, n_pe=64, area_mm2=0.64 * 64, latency_us=2.0, energy_pJ=1e6))   # dominated by point 3
+    rows.append(result_row(5, n_pe=64, status="error"))
+    assert "area_pareto" in applicable_plots(rows, [], sweep_manifest(axes=["accel.n_pe"]))
+    fig = plot_area_pareto(rows, tmp_path / "a.png")
+    left, right = fig.axes[:2]
+    assert left.get_xlabel() == "chip area (mm2)" and "energy" in left.get_ylabel() and "latency" in right.get_ylabel()
+    assert left.get_xscale() == "log" and right.get_yscale() == "log"
+    assert len(left.collections[0].get_offsets()) == 5                  # the failed point is not drawn
+    ringed = sorted(x for x, _ in left.collections[1].get_offsets())
+    assert ringed == pytest.approx([0.64 * p for p in (8, 16, 32, 64)])  # point 4 is not ringed
+    assert (tmp_path / "a.png").read_bytes()[:8] == PNG_MAGIC
+    md = dse_markdown(rows, sweep_manifest(axes=["accel.n_pe"]), {"area_pareto": "area_pareto.png"})
+    assert "area (mm2)" in md and "frames/s/mm2" in md and "](area_pareto.png)" in md
+    # no area: neither the plot nor the columns
+    plain = grid_rows()
+    assert "area_pareto" not in applicable_plots(plain, [], sweep_manifest())
+    assert "area (mm2)" not in dse_markdown(plain, sweep_manifest(), {})
