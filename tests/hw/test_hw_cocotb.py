@@ -70,6 +70,14 @@ def _case(params):
     return random_case(seed, cfg, rows, cols, dens, adens, relu, scale=scale)
 
 
+def _tiled_case(params, **kw):
+    """A case of :data:`MULTI` or :data:`HOST`: a 256-byte sparse-matrix SRAM, ReLU on odd seeds."""
+    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
+    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
+                            spmat_sram_bytes=256)
+    return random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2), **kw)
+
+
 @pytest.mark.parametrize("params", CASES, ids=[f"case{c[0]}" for c in CASES])
 def test_rtl_matches_simulator(params, tmp_path):
     case = _case(params)
@@ -173,10 +181,8 @@ MULTI = [
 
 @pytest.mark.parametrize("params", MULTI, ids=[f"multi{c[0]}" for c in MULTI])
 def test_rtl_multi_tile_readmemh(params, tmp_path):
-    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
-    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
-                            spmat_sram_bytes=256)
-    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2))
+    case = _tiled_case(params)
+    cfg = case.cfg
     prep = prepare_layer(case.indices, cfg)
     assert prep.n_passes > 1 and prep.n_batches > 1
     ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)
@@ -197,10 +203,8 @@ def test_rtl_host_loads_through_ports(params, tmp_path):
     """The host-interface Verilog (memories empty): the testbench writes every SRAM word, pointer
     and codebook entry through the load port and the activations through the activation port,
     pulses start, and gets the simulator's outputs, cycles and busy cycles."""
-    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
-    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
-                            spmat_sram_bytes=256)
-    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2), scale=8.0)
+    case = _tiled_case(params, scale=8.0)
+    cfg = case.cfg
     prep = prepare_layer(case.indices, cfg)
     assert prep.n_tiles > 1
     ref = reference_layer(case.indices, case.codebook_q, case.x, case.fmt, case.relu)

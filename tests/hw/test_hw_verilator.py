@@ -15,12 +15,11 @@ import pytest
 pytest.importorskip("amaranth")
 pytest.importorskip("cocotb")
 
-from arch.config import AcceleratorConfig  # noqa: E402
-from hw.cases import edge_case, random_case  # noqa: E402
+from hw.cases import edge_case  # noqa: E402
 from sim.engine import prepare_layer, run_layer  # noqa: E402
 from sim.reference import reference_layer  # noqa: E402
 
-from .test_hw_cocotb import CASES, HOST, MULTI, _case, run_cocotb  # noqa: E402
+from .test_hw_cocotb import CASES, HOST, MULTI, _case, _tiled_case, run_cocotb  # noqa: E402
 from .verilator import verilator_missing  # noqa: E402
 
 pytestmark = [pytest.mark.verilator, pytest.mark.slow,
@@ -47,17 +46,9 @@ def test_verilator_matches_simulator(params, tmp_path):
 
 @pytest.mark.parametrize("params", MULTI, ids=[f"multi{c[0]}" for c in MULTI])
 def test_verilator_multi_tile_readmemh(params, tmp_path):
-    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
-    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
-                            spmat_sram_bytes=256)
-    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2))
-    _run(case, tmp_path, readmemh=True)
+    _run(_tiled_case(params), tmp_path, readmemh=True)
 
 
 @pytest.mark.parametrize("params", HOST, ids=[f"host{c[0]}" for c in HOST])
 def test_verilator_host_loads_through_ports(params, tmp_path):
-    seed, n_pe, rows, cols, dens, adens, depth, relb, R = params
-    cfg = AcceleratorConfig(n_pe=n_pe, fifo_depth=depth, rel_index_bits=relb, act_regs_per_pe=R,
-                            spmat_sram_bytes=256)
-    case = random_case(seed, cfg, rows, cols, dens, adens, relu=bool(seed % 2), scale=8.0)
-    _run(case, tmp_path, host=True)
+    _run(_tiled_case(params, scale=8.0), tmp_path, host=True)
