@@ -140,13 +140,23 @@ _cache: "OrderedDict[tuple, tuple[object, int]]" = OrderedDict()
 
 
 def _nbytes(obj) -> int:
-    """The array bytes an object holds (its numpy attributes, one level down its dataclasses)."""
-    total = 0
-    for v in getattr(obj, "__dict__", {}).values():
+    """The array bytes an object holds: its numpy arrays in its attributes, lists, tuples and
+    dicts, however deep (a prepared layer's per-pass streams included), each array once."""
+    seen: set[int] = set()
+    total, todo = 0, [obj]
+    while todo:
+        v = todo.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
         if isinstance(v, np.ndarray):
             total += v.nbytes
-        elif hasattr(v, "__dict__"):
-            total += sum(a.nbytes for a in vars(v).values() if isinstance(a, np.ndarray))
+        elif isinstance(v, (list, tuple)):
+            todo.extend(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif hasattr(v, "__dict__") and not isinstance(v, type):
+            todo.extend(vars(v).values())
     return total
 
 

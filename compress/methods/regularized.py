@@ -28,7 +28,7 @@ matrices (fewer rows and columns, fewer pointers), run the structural transform
 ``structure = "l1_filter"`` (compress/methods/structured.py) on a network trained with ``ssl``.
 
 Extra parameters (the ``sws`` mixture, the ``variational_dropout`` log-variances) are not
-stepped by the trainer's SGD: each has its own Adam (:class:`_HookAdam`, stepped in
+stepped by the trainer's SGD: each has its own ``torch.optim.Adam`` (:class:`_HookAdam`, stepped in
 ``after_step``), as both papers train them, with the papers' learning rates; the weights stay
 with the trainer. (Fed to the trainer's momentum, an RMS-normalised step moved them ~10x further
 than meant and never settled: log s^2 ran to its clamp, the mixture means out of the weights'
@@ -58,23 +58,27 @@ def _weight_keys(net) -> list[str]:
 
 
 class _HookAdam:
-    """Adam (Kingma and Ba, ICLR 2015) for a hook's extra parameters, as both papers train them.
+    """``torch.optim.Adam`` (Kingma and Ba, ICLR 2015) for a hook's extra parameters, as both
+    papers train them.
 
     The trainer steps its extra parameters with its own SGD with momentum; a parameter
     :meth:`track`-ed here instead has its gradient captured by a tensor hook, which hands the
     trainer a zero gradient (its velocity stays 0, so it never moves the parameter), and
-    :meth:`step` (called from the hook's ``after_step``) applies Adam with this parameter's own
-    learning rate. An Adam step moves each element by at most about ``lr`` whatever the scale of
-    the gradient, so the extra parameters move at a known pace whatever ``penalty`` and the
-    trainer's learning rate, momentum and schedule are (an RMS-normalised step fed to the
-    trainer's momentum moves ~ lr x step / (1 - momentum) = 10x more, and never settles)."""
+    :meth:`step` (called from the hook's ``after_step``) hands the captured gradients to an Adam
+    with one parameter group per parameter, at that parameter's own learning rate (a parameter
+    with no gradient this step is skipped, its step count unchanged). An Adam step moves each
+    element by at most about ``lr`` whatever the scale of the gradient, so the extra parameters
+    move at a known pace whatever ``penalty`` and the trainer's learning rate, momentum and
+    schedule are (an RMS-normalised step fed to the trainer's momentum moves ~ lr x step /
+    (1 - momentum) = 10x more, and never settles)."""
 
-    def __init__(self, betas=(0.9, 0.999), eps: float = 1e-8):
-        self.b1, self.b2, self.eps = float(betas[0]), float(betas[1]), float(eps)
+    def __init__(self, torch, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.torch, self.betas, self.eps = torch, (float(betas[0]), float(betas[1])), float(eps)
         self.entries: list[dict] = []
+        self.opt = None
 
     def track(self, p, lr: float):
-        e = {"p": p, "lr": float(lr), "g": None, "m": None, "v": None, "t": 0}
+        e = {"p": p, "g": None}
 
         def hook(g, e=e):
             e["g"] = g.detach().clone()
@@ -82,22 +86,23 @@ class _HookAdam:
 
         p.register_hook(hook)
         self.entries.append(e)
+        group = {"params": [p], "lr": float(lr)}
+        if self.opt is None:
+            self.opt = self.torch.optim.Adam([group], betas=self.betas, eps=self.eps)
+        else:
+            self.opt.add_param_group(group)
         return p
 
     def step(self) -> None:
-        for e in self.entries:
-            g = e["g"]
-            if g is None:
-                continue
-            e["g"] = None
-            e["t"] += 1
-            if e["m"] is None:
-                e["m"], e["v"] = g * 0.0, g * 0.0
-            e["m"].mul_(self.b1).add_((1 - self.b1) * g)
-            e["v"].mul_(self.b2).add_((1 - self.b2) * g * g)
-            mhat = e["m"] / (1 - self.b1 ** e["t"])
-            vhat = e["v"] / (1 - self.b2 ** e["t"])
-            e["p"].data.sub_(e["lr"] * mhat / (vhat.sqrt() + self.eps))
+        if self.opt is None:
+            return
+        held = []
+        for e in self.entries:                     # the captured gradients, for this step only
+            held.append(e["p"].grad)
+            e["p"].grad, e["g"] = e["g"], None
+        self.opt.step()
+        for e, g in zip(self.entries, held):
+            e["p"].grad = g
 
 
 # ----------------------------------------------------------------------------------- l1
@@ -327,7 +332,7 @@ class MixturePrior(TrainHooks):
     # -- the parameters
     def extra_params(self, torch):
         if self._p is None:
-            self._adam = _HookAdam()
+            self._adam = _HookAdam(torch)
             self._p = {k: self._adam.track(torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)), self.lrs[k])
                        for k, v in (("mu", self.mu_init), ("logs2", self.logs2_init), ("logit", self.logit_init))}
         return self._p
@@ -542,7 +547,7 @@ class VariationalDropoutHooks(TrainHooks):
 
     def extra_params(self, torch):
         if self._p is None:
-            self._adam = _HookAdam()
+            self._adam = _HookAdam(torch)
             self._p = {k: self._adam.track(torch.nn.Parameter(torch.full(self.shapes[k], self.init)), self.lr)
                        for k in self.keys}
         return self._p

@@ -280,6 +280,22 @@ def test_hook_adam_moves_the_extra_parameters_at_their_own_pace():
     assert np.isfinite(ls).all() and np.abs(ls + 10.0).max() <= 4 * 1e-2 + 1e-4 and np.abs(ls + 10.0).max() > 0
 
 
+def test_hook_adam_is_torch_adam_per_parameter_rate_and_skips_what_got_no_gradient():
+    adam = R._HookAdam(torch)
+    a = adam.track(torch.nn.Parameter(torch.zeros(3)), 0.1)
+    b = adam.track(torch.nn.Parameter(torch.zeros(2)), 0.01)
+    (a * torch.tensor([1.0, -2.0, 0.0])).sum().backward()               # b gets no gradient
+    assert torch.equal(a.grad, torch.zeros(3))                          # the trainer sees a zero gradient
+    adam.step()
+    assert torch.allclose(a.detach(), torch.tensor([-0.1, 0.1, 0.0]), atol=1e-6)   # Adam's first step: lr x sign
+    assert torch.equal(b.detach(), torch.zeros(2))
+    assert adam.opt.state[b] == {} and int(adam.opt.state[a]["step"]) == 1
+    (b * 3.0).sum().backward()
+    adam.step()
+    assert torch.allclose(b.detach(), torch.full((2,), -0.01), atol=1e-6)
+    assert int(adam.opt.state[a]["step"]) == 1                          # a skipped this time
+
+
 def test_vd_training_stays_bounded_and_learns():
     """Would have caught the divergence: log s^2 finite and bounded, the weights in a sane range,
     the error far from chance (4 classes: 75%)."""

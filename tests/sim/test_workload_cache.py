@@ -81,3 +81,14 @@ def test_the_reference_is_computed_once_and_still_catches_a_wrong_output(monkeyp
     with pytest.raises(SimulationMismatch):
         simulate_workload("nt-lstm", AcceleratorConfig(n_pe=32), verify=True)
     clear_workload_cache()
+
+
+def test_the_cache_counts_every_array_a_prepared_layer_holds():
+    cfg = AcceleratorConfig(n_pe=8, act_regs_per_pe=16)
+    prep = get_machine(cfg).prepare(np.random.default_rng(0).integers(0, 16, (300, 200)), cfg)
+    streams = sum(a.nbytes for s in prep.tiled.streams for pe in s.pes for a in vars(pe).values()
+                  if isinstance(a, np.ndarray))
+    flat = sum(getattr(prep, f).nbytes for f in ("nz_ptr", "nz_pe", "nz_c0", "nz_off", "ent"))
+    assert prep.n_passes > 1 and streams > 0
+    assert network._nbytes(prep) >= flat + streams            # the per-pass streams, not only the flat arrays
+    assert network._nbytes([prep, prep]) == network._nbytes(prep)   # each array once
