@@ -197,6 +197,8 @@ class Evaluation:
 
     def layer_rows(self) -> list[dict[str, Any]]:
         """Per layer of a design-space point: shape, cycles, latency, energy by component."""
+        from energy_model.model import CYCLE_ITEMS
+
         rows = []
         energies = self.energy.layers if self.energy is not None else [None] * len(self.simulation.layers)
         for sl, el in zip(self.simulation.layers, energies):
@@ -207,8 +209,6 @@ class Evaluation:
                 if k in s:
                     row[k] = s[k]
             if el is not None:
-                from energy_model.model import CYCLE_ITEMS
-
                 row["energy_pJ"] = float(el.total_pJ)
                 for c in self.energy.components:
                     row[f"energy_{c}_pJ"] = float(el.energy_pJ.get(c, 0.0))

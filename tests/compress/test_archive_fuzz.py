@@ -8,6 +8,7 @@ and flipped bytes in the data section. ``HYPOTHESIS_PROFILE=slow`` runs over 100
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -139,6 +140,13 @@ def _near(v):
     return []
 
 
+def _hostile(draw):
+    """A fresh copy of a value of :data:`HOSTILE`: a later mutation may write into a container it
+    drew, which must neither change HOSTILE for the next examples nor put a container inside
+    itself (the same ``{}`` drawn twice: json.dumps then fails with a circular reference)."""
+    return copy.deepcopy(draw(st.sampled_from(HOSTILE)))
+
+
 @st.composite
 def header_mutations(draw) -> bytes:
     """The resealed file after 1-3 structured mutations of its JSON header (meta and array table)."""
@@ -155,7 +163,7 @@ def header_mutations(draw) -> bytes:
             continue
         op = draw(st.sampled_from(["replace", "replace", "near", "delete", "wrap", "add_key"]))
         if op == "replace":
-            parent[path[-1]] = draw(st.sampled_from(HOSTILE))
+            parent[path[-1]] = _hostile(draw)
         elif op == "near" and _near(old):
             parent[path[-1]] = draw(st.sampled_from(_near(old)))
         elif op == "delete":
@@ -163,7 +171,7 @@ def header_mutations(draw) -> bytes:
         elif op == "wrap":
             parent[path[-1]] = draw(st.sampled_from([[old], {"v": old}, [old, old]]))
         elif op == "add_key" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "graph", "groups", "stride", "meta"]))] = draw(st.sampled_from(HOSTILE))
+            parent[draw(st.sampled_from(["extra", "graph", "groups", "stride", "meta"]))] = _hostile(draw)
     text = json.dumps(header)
     nested = "[" * depth + "]" * depth if draw(st.booleans()) else "{\"a\":" * depth + "1" + "}" * depth
     return seal(text.replace(json.dumps(DEEP), nested).encode(), DATA)
