@@ -124,9 +124,10 @@ class Machine:
         each summing to the item's energy; empty when the machine does not split them."""
         return {}
 
-    def area(self, cfg) -> Any:
+    def area(self, cfg, override=None) -> Any:
         """The machine's area at ``cfg.tech_node`` (``energy_model.chip.Area``: per module, per PE,
-        per chip), or None when the machine models none."""
+        per chip), with the ``[areas]`` of the override file ``override`` (``--energy-table``), or
+        None when the machine models none."""
         return None
 
     def scenarios(self, run, cfg, table, *, dram_form_bits: dict | None, independent_layers: bool) -> dict | None:

@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from arch.config import PIPELINE_STAGES, AcceleratorConfig
 
 from .eie import fifo_entry_bits, lnzd_levels
 from .model import check_node
 from .scaling import AREA_SCALE_KINDS, ScalingError, area_scale_factor
-from .table import DATA_DIR, EnergyEntry, EnergyTable, EnergyTableError, parse_node, read_entry_file
+from .table import DATA_DIR, EnergyEntry, EnergyTable, EnergyTableError, apply_override, parse_node, read_entry_file
 
 __all__ = ["MODULES", "KINDS", "GATE_EQUIVALENTS", "PLACEMENT_UTILISATION", "CONTROL_ACTIVITY", "PIPELINE_ACTIVITY",
            "Part", "Area", "AreaEntry", "AreaTable", "load_area_table", "pe_inventory", "chip_inventory",
@@ -287,8 +288,11 @@ def _area_base() -> dict[str, tuple[float, str, str, str]]:
                            what="square micrometres")
 
 
-def load_area_table(tech_node: int | str = 45) -> AreaTable:
-    """The area table (``data/area_45nm.toml``) scaled to ``tech_node`` by each entry's kind."""
+def load_area_table(tech_node: int | str = 45, override=None) -> AreaTable:
+    """The area table (``data/area_45nm.toml``) scaled to ``tech_node`` by each entry's kind, then
+    the ``[areas.NAME]`` entries (``um2``, ``source``, optional ``unit``) of the override file
+    ``override`` (the energy table's override file, ``--energy-table``; an override is the value at
+    ``tech_node``, not scaled)."""
     node = parse_node(tech_node)
     out = {}
     for name, (v, unit, kind, src) in _area_base().items():
@@ -297,6 +301,8 @@ def load_area_table(tech_node: int | str = 45) -> AreaTable:
         except ScalingError as err:  # pragma: no cover - parse_node checked the node
             raise EnergyTableError(str(err)) from None
         out[name] = AreaEntry(v, unit, src) if node == 45 else AreaEntry(v * f, unit, f"{src}; {why}")
+    if override is not None:
+        apply_override(out, Path(override), node, section="areas", key="um2", make=AreaEntry, what="area entry")
     return AreaTable(node, out)
 
 

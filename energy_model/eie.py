@@ -348,10 +348,10 @@ class _EIEPricing:
 
         return cycle_energies_by_module(cfg, table)
 
-    def area(self, cfg: AcceleratorConfig):
+    def area(self, cfg: AcceleratorConfig, override=None):
         from .chip import chip_area, load_area_table
 
-        return chip_area(cfg, load_area_table(cfg.tech_node))
+        return chip_area(cfg, load_area_table(cfg.tech_node, override))
 
 
 #: EIE's components priced with :func:`action_energies`, its per-cycle energies and its area.

@@ -296,7 +296,7 @@ def evaluate_energy(run, table: EnergyTable, machine, *, leakage: bool = False,
     the access energies alone (no clock, control or leakage in any scenario).
     """
     cfg0 = run.layers[0].config
-    area = machine.area(chip_cfg if chip_cfg is not None else cfg0)
+    area = machine.area(chip_cfg if chip_cfg is not None else cfg0, table.override)
     area_doc = None if area is None else dataclasses.asdict(area)
     mm2 = None if area is None else area.chip_mm2
     layers, sources = [], {}

@@ -142,40 +142,48 @@ def base_table() -> dict[str, tuple[EnergyEntry, str]]:
     return {k: (e, kinds[k]) for k, e in entries.items()}
 
 
-_OVERRIDE_KEYS = ("pJ", "source", "unit")
+#: The top-level keys of an override file: per-action energies, areas (energy_model/chip.py), a description.
+OVERRIDE_SECTIONS = ("actions", "areas", "description")
 
 
-def _apply_override(entries: dict[str, EnergyEntry], path: Path, node: int) -> None:
+def apply_override(entries: dict, path: Path, node: int, section: str = "actions", key: str = "pJ",
+                   make=EnergyEntry, what: str = "energy action") -> None:
+    """Replace ``entries`` (name -> entry with ``.unit``) by the ``[section.NAME]`` tables of the
+    override file ``path`` (``key`` = the value, ``source``, optional ``unit``); ``make(value, unit,
+    source)`` builds an entry. Other sections of the file are another loader's (their names are
+    checked here, their contents there). Raises EnergyTableError (one line naming the file and key)."""
     doc = _read_toml(path)
     for k in doc:
-        if k not in ("actions", "description"):
-            raise EnergyTableError(f"energy table {path}: unknown key {k!r}; allowed: actions, description")
-    acts = doc.get("actions", {})
+        if k not in OVERRIDE_SECTIONS:
+            raise EnergyTableError(f"energy table {path}: unknown key {k!r}; allowed: {', '.join(OVERRIDE_SECTIONS)}")
+    acts = doc.get(section, {})
     if not isinstance(acts, dict):
-        raise EnergyTableError(f"energy table {path}: actions must be a table of [actions.NAME] entries")
+        raise EnergyTableError(f"energy table {path}: {section} must be a table of [{section}.NAME] entries")
+    allowed = (key, "source", "unit")
     for name, a in acts.items():
         if name not in entries:
-            raise EnergyTableError(f"energy table {path}: [actions.{name}] is not an energy action; "
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] is not an {what}; "
                                    f"allowed: {', '.join(entries)}")
         if not isinstance(a, dict):
-            raise EnergyTableError(f"energy table {path}: actions.{name} must be a table with pJ and source")
+            raise EnergyTableError(f"energy table {path}: {section}.{name} must be a table with {key} and source")
         for k in a:
-            if k not in _OVERRIDE_KEYS:
-                raise EnergyTableError(f"energy table {path}: [actions.{name}] key {k!r} is not allowed; "
-                                       f"allowed: {', '.join(_OVERRIDE_KEYS)}")
-        if "pJ" not in a:
-            raise EnergyTableError(f"energy table {path}: [actions.{name}] has no pJ; give pJ = <positive number>")
-        pj = _positive(path, name, a["pJ"])
+            if k not in allowed:
+                raise EnergyTableError(f"energy table {path}: [{section}.{name}] key {k!r} is not allowed; "
+                                       f"allowed: {', '.join(allowed)}")
+        if key not in a:
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] has no {key}; give {key} = "
+                                   f"<positive number>")
+        v = _positive(path, name, a[key], key, section, "picojoules" if key == "pJ" else "square micrometres")
         src = a.get("source")
         if not isinstance(src, str) or not src.strip():
-            raise EnergyTableError(f"energy table {path}: [actions.{name}] needs source = \"...\" "
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] needs source = \"...\" "
                                    f"(every number carries its source)")
         unit = a.get("unit", entries[name].unit)
         if unit != entries[name].unit:
-            raise EnergyTableError(f"energy table {path}: [actions.{name}] unit = {unit!r} is not allowed; "
+            raise EnergyTableError(f"energy table {path}: [{section}.{name}] unit = {unit!r} is not allowed; "
                                    f"the unit of {name} is {entries[name].unit!r}")
-        entries[name] = EnergyEntry(pj, unit, f"override from {path}: {src.strip()} "
-                                              f"(taken as the value at {node} nm, not scaled)")
+        entries[name] = make(v, unit, f"override from {path}: {src.strip()} (taken as the value at {node} nm, "
+                                      f"not scaled)")
 
 
 def load_energy_table(tech_node: int | str = 45, override: str | os.PathLike | None = None) -> EnergyTable:
@@ -202,5 +210,5 @@ def load_energy_table(tech_node: int | str = 45, override: str | os.PathLike | N
     path = None
     if override is not None:
         path = Path(override)
-        _apply_override(entries, path, node)
+        apply_override(entries, path, node)
     return EnergyTable(node=node, entries=entries, override=None if path is None else str(path))

@@ -107,8 +107,8 @@ class EIE(Machine):
     def cycle_energies_by_module(self, cfg: AcceleratorConfig, table):
         return eie_energy.EIE_PRICING.cycle_energies_by_module(cfg, table)
 
-    def area(self, cfg: AcceleratorConfig):
-        return eie_energy.EIE_PRICING.area(cfg)
+    def area(self, cfg: AcceleratorConfig, override=None):
+        return eie_energy.EIE_PRICING.area(cfg, override)
 
     def scenarios(self, run, cfg, table, *, dram_form_bits, independent_layers):
         return eie_energy.run_scenarios(run, cfg, table, dram_form_bits=dram_form_bits,

@@ -14,9 +14,11 @@ def _evaluate(args, accel, out: Path | None, **settings):
     from dcsim.progress import Steps
     from reports.simulation import machine_text
 
-    if getattr(args, "energy_table", None):
+    if getattr(args, "energy_table", None):                           # a bad file fails before simulating:
+        from arch.machine import get_machine
         from energy_model import load_energy_table
-        load_energy_table(accel.tech_node, override=args.energy_table)   # a bad file fails before simulating
+        load_energy_table(accel.tech_node, override=args.energy_table)   # its energies
+        get_machine(accel).area(accel, args.energy_table)                # and its areas
     settings = Settings(progress=not args.quiet, **settings)
     n_steps = (args.archive is not None) + 1 + settings.energy
     with Steps(args.command, n_steps, enabled=settings.progress) as steps:

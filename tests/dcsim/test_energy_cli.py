@@ -70,6 +70,12 @@ def test_energy_tech_node_and_override(tmp_path):
     assert main(["energy", str(a), "--inputs", str(x), "--out", str(out), "--quiet", "--energy-table", str(ov)]) == 0
     d = json.loads((out / "energy.json").read_text())
     assert d["total"]["mul_pJ"] > 50 * tot["45"]["total"]["mul_pJ"]
+    # the same file overrides areas ([areas.NAME], um2): a denser bit cell, a smaller chip
+    ov.write_text('[areas.sram_bitcell]\num2 = 0.173\nsource = "test override"\n')
+    assert main(["energy", str(a), "--inputs", str(x), "--out", str(out), "--quiet", "--energy-table", str(ov)]) == 0
+    d = json.loads((out / "energy.json").read_text())
+    assert d["area"]["chip_mm2"] < 0.7 * tot["45"]["area"]["chip_mm2"]
+    assert d["total"]["frames_per_s_per_mm2"] > tot["45"]["total"]["frames_per_s_per_mm2"]
 
 
 def test_energy_plot_content(tmp_path):

@@ -58,6 +58,7 @@ def files(tmp_path_factory):
                        ("bad_quantizer", "[compress]\nquantizer = \"trinary\"\n"),
                        ("layer_typo", "[compress.layer_density]\nfc_1 = 0.05\n"),
                        ("bad_energy", "[actions.dram_per_bit]\npJ = -1\nsource = \"x\"\n"),
+                       ("bad_area", "[areas.sram_bitcell]\num2 = 0\nsource = \"x\"\n"),
                        ("bad_sweep", "[sweep]\nworkloads = [\"eie:alex-77\"]\n")):
         f[name] = d / f"{name}.toml"
         f[name].write_text(text)
@@ -223,6 +224,7 @@ def _cases():
         ("energy table missing", lambda f: ["energy", f["archive"], "--energy-table", f["dir"] / "e.toml"],
          "no such energy table"),
         ("energy table value", lambda f: ["energy", f["archive"], "--energy-table", f["bad_energy"]], "pJ = -1"),
+        ("area override value", lambda f: ["energy", f["archive"], "--energy-table", f["bad_area"]], "um2 = 0"),
         ("archive layer", lambda f: ["verilog", f["archive"], "--archive-layer", "fc9"], "fc1, fc2"),
         ("synth target", lambda f: ["synth", "--target", "asic"], "--target asic"),
         ("sweep file", lambda f: ["dse", f["bad_sweep"]], "alex-77"),

@@ -276,3 +276,27 @@ def test_inventory_flip_flops_match_the_rtl_pe():
     pipeline = sum(v for k, v in inv.items() if k not in ("activation register file", "activation FIFO",
                                                           "codebook registers", "entry-word register"))
     assert rest == pipeline, f"RTL state not in the inventory: {sorted(bits.items())}"
+
+
+def test_area_overrides_come_from_the_energy_tables_override_file(tmp_path):
+    from energy_model import load_energy_table
+
+    cfg = AcceleratorConfig()
+    ov = tmp_path / "ov.toml"
+    ov.write_text('[actions.dram_per_bit]\npJ = 10.0\nsource = "lpddr"\n\n'
+                  '[areas.sram_bitcell]\num2 = 0.173\nsource = "a denser cell"\nunit = "per bit"\n')
+    base, over = load_area_table(45), load_area_table(45, ov)
+    assert over["sram_bitcell"].um2 == 0.173 and "override from" in over["sram_bitcell"].source
+    assert over["nand2"] == base["nand2"]
+    assert chip_area(cfg, over).pe_by_kind_um2["memory"] < 0.7 * chip_area(cfg, base).pe_by_kind_um2["memory"]
+    assert load_energy_table(45, ov)["dram_per_bit"].pJ == 10.0          # one file, both sections
+    assert load_area_table(7, ov)["sram_bitcell"].um2 == 0.173            # the value at the node: not scaled
+    for body, match in (('[areas.sram_bitcell]\num2 = -1.0\nsource = "x"\n', "um2 = -1.0 is not allowed"),
+                        ('[areas.bitcell]\num2 = 1.0\nsource = "x"\n', "is not an area entry"),
+                        ('[areas.nand2]\num2 = 1.0\n', "needs source"),
+                        ('[areas.nand2]\num2 = 1.0\nsource = "x"\nunit = "per gate"\n', "unit = 'per gate'"),
+                        ('[areas.nand2]\npJ = 1.0\nsource = "x"\n', "key 'pJ' is not allowed"),
+                        ('[area.nand2]\num2 = 1.0\nsource = "x"\n', "unknown key 'area'")):
+        ov.write_text(body)
+        with pytest.raises(EnergyTableError, match=match):
+            load_area_table(45, ov)
