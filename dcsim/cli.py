@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="write sim.json and sim_layers.csv here")
     s.set_defaults(func=cmd_simulate)
 
-    e = sub.add_parser("energy", help="energy, latency and power per layer from the simulator's access counts",
+    e = sub.add_parser("energy", help="energy (accesses, clock, control, leakage), latency, power and chip area per layer from the simulator's access counts",
                        description="Simulate an archive or EIE benchmark layers and turn the access counts into "
                                    "energy (docs/energy.md): per layer and component, latency and power at the "
                                    "clock, and the SRAM-versus-DRAM scenarios (a) dense fp32 from DRAM, (b) "

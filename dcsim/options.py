@@ -224,13 +224,13 @@ def structure_from_args(text: str | None, names=()):
     checked against the benchmark layers ``names``."""
     if text is None:
         return None
-    from sim.workloads import check_structure, structure_from_archive
+    from sim.workloads import check_structure, split_structure, structure_from_archive
 
-    path, _, layer = str(text).rpartition(":")
-    if not path.strip() or not layer.strip():
+    spec = split_structure(text)
+    if spec is None:
         raise UserError(f"--structure {text}: use ARCHIVE:LAYER, e.g. runs/demo/model.dcz:fc1")
     try:
-        prof = structure_from_archive(path.strip(), layer.strip())
+        prof = structure_from_archive(*spec)
         for n in names:
             check_structure(prof, n)
     except (DcsimError, ValueError) as e:

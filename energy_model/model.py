@@ -145,9 +145,8 @@ def layer_energy(accesses: Mapping[str, Mapping[str, float]], cycles: float, cfg
     by_module: dict[str, float] = {m: 0.0 for m in machine.modules}
     by_kind: dict[str, float] = {}
     for c in comps:
-        by_module[machine.component_modules.get(c, c)] = by_module.get(machine.component_modules.get(c, c), 0.0) \
-            + energy[c]
-        kind = machine.component_kinds.get(c, "other")
+        module, kind = machine.component_modules.get(c, c), machine.component_kinds.get(c, "other")
+        by_module[module] = by_module.get(module, 0.0) + energy[c]
         by_kind[kind] = by_kind.get(kind, 0.0) + energy[c]
     shared = dict(by_module)
     split = machine.cycle_energies_by_module(cfg, table) if any(k in energy for k in CYCLE_ITEMS) else {}

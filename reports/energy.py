@@ -24,6 +24,19 @@ def _share_rows(doc: dict, key: str, names: list[str]) -> list[dict]:
     return [{"part": n, "pJ": tot.get(n, 0.0), "share_pct": 100.0 * tot.get(n, 0.0) / whole} for n in names]
 
 
+def module_rows(doc: dict) -> list[dict]:
+    """The whole run's energy by module (``part``, ``pJ``, ``share_pct``), the per-cycle items apart,
+    beside each module's energy with its share of them (``shared_pJ``, ``shared_pct``)."""
+    rows = _share_rows(doc, "by_module_pJ", doc["modules"])
+    shared = doc.get("by_module_shared_pJ", {}).get("total", {})
+    whole = sum(shared.values()) or 1.0
+    for r in rows:
+        if r["part"] in shared:
+            r["shared_pJ"], r["shared_pct"] = shared[r["part"]], 100.0 * shared[r["part"]] / whole
+    return rows + [{"part": m, "shared_pJ": v, "shared_pct": 100.0 * v / whole} for m, v in shared.items()
+                   if m not in doc["modules"]]
+
+
 def area_table(area: dict) -> str:
     """The machine's area: one PE by module and by kind, and the chip."""
     rows = [{"part": m, "um2": v, "share_pct": 100.0 * v / area["pe_total_um2"]} for m, v in area["pe_um2"].items()]
@@ -49,15 +62,7 @@ def energy_tables(doc: dict) -> str:
     out += ["", format_table(rows, comp, title="Energy by component (pJ per inference)")]
     share = [("part", "part"), ("pJ", "energy (pJ)"), ("share_pct", "share (%)")]
     if doc.get("modules"):
-        mrows = _share_rows(doc, "by_module_pJ", doc["modules"])
-        shared = doc.get("by_module_shared_pJ", {}).get("total", {})
-        whole = sum(shared.values()) or 1.0
-        for r in mrows:
-            if r["part"] in shared:
-                r["shared_pJ"], r["shared_pct"] = shared[r["part"]], 100.0 * shared[r["part"]] / whole
-        mrows += [{"part": m, "shared_pJ": v, "shared_pct": 100.0 * v / whole} for m, v in shared.items()
-                  if m not in doc["modules"]]
-        out += ["", format_table(mrows, share + [("shared_pJ", "with its clock, control, leakage (pJ)"),
+        out += ["", format_table(module_rows(doc), share + [("shared_pJ", "with its clock, control, leakage (pJ)"),
                                                  ("shared_pct", "share (%)")],
                                  title="Energy by module, all layers (EIE's per-PE power table's modules; the "
                                        "per-cycle items apart, then shared out to the modules)")]

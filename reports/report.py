@@ -5,7 +5,7 @@ from pathlib import Path
 
 
 from .compression import accuracy_rows
-from .energy import plot_energy_breakdown
+from .energy import module_rows, plot_energy_breakdown
 from .simulation import machine_text
 from .tables import markdown_table, write_json
 
@@ -100,13 +100,9 @@ def write_report(out_dir, *, archive: str, compression: dict, simulation: dict, 
         "",
     ]
     if energy.get("modules"):
-        tot = energy["by_module_pJ"]["total"]
-        shared = energy.get("by_module_shared_pJ", {}).get("total", {})
-        whole = sum(tot.values()) or 1.0
-        mrows = [{"module": m, "pJ": tot.get(m, 0.0), "pct": 100.0 * tot.get(m, 0.0) / whole,
-                  "shared_pct": 100.0 * shared[m] / whole if m in shared else None} for m in energy["modules"]]
+        mrows = [r for r in module_rows(energy) if "pJ" in r]
         lines += ["## Energy by module (all layers)", "",
-                  markdown_table(mrows, [("module", "module"), ("pJ", "energy (pJ)"), ("pct", "share (%)"),
+                  markdown_table(mrows, [("part", "module"), ("pJ", "energy (pJ)"), ("share_pct", "share (%)"),
                                          ("shared_pct", "with its clock, control, leakage (%)")], none=""),
                   "", "EIE's modules (its per-PE power table); the clock, control and leakage apart, then shared "
                   "out to the modules by their flip-flops, gates and SRAM bits.", ""]

@@ -56,7 +56,7 @@ from compress.config import CompressionConfig, KMeansInit
 from compress.methods import index_dtype, share_values
 
 __all__ = ["LayerShape", "EIE_LAYERS", "LAYER_NAMES", "StructureProfile", "Workload", "make_workload",
-           "check_structure", "parse_layer_names", "resample_profile", "structure_from_archive", "structure_from_matrix"]
+           "check_structure", "parse_layer_names", "split_structure", "resample_profile", "structure_from_archive", "structure_from_matrix"]
 
 WEIGHT_STD = 0.05     # standard deviation of the nonzero weights before weight sharing
 ACT_MAX = 4.0         # nonzero activations are uniform over (0, ACT_MAX]
@@ -238,6 +238,16 @@ def structure_from_archive(path, layer: str) -> StructureProfile:
         raise ModelError(f"{path}: no weight layer {layer!r}; its layers are {', '.join(names)}")
     mat = machine_indices(cm.layers[names.index(layer)])
     return structure_from_matrix(mat[:, :-1], f"{path}:{layer}")
+
+
+def split_structure(text) -> tuple[str, str] | None:
+    """``"ARCHIVE:LAYER"`` -> ``(archive path, layer)`` (split at the last colon, stripped), or None
+    when ``text`` is not a string with both parts (the CLI's ``--structure`` and a sweep's
+    ``structure`` say so in their own words)."""
+    if not isinstance(text, str):
+        return None
+    path, _, layer = text.rpartition(":")
+    return (path.strip(), layer.strip()) if path.strip() and layer.strip() else None
 
 
 def check_structure(structure: StructureProfile, name: str) -> None:

@@ -216,21 +216,21 @@ def _structure(p: Path, text: Any):
     """``structure = "PATH.dcz:LAYER"``: the layer's StructureProfile (labelled as written) and the
     point-id key (the archive's SHA-256 and the layer)."""
     from arch.errors import DcsimError
-    from sim.workloads import StructureProfile, structure_from_archive
+    from sim.workloads import StructureProfile, split_structure, structure_from_archive
 
-    if not isinstance(text, str) or not text.rpartition(":")[0].strip() or not text.rpartition(":")[2].strip():
+    spec = split_structure(text)
+    if spec is None:
         raise _err(p, f"[sweep] structure = {text!r}; use \"ARCHIVE:LAYER\" (a model.dcz relative to the sweep file "
                       "and one of its weight layers), e.g. \"../runs/demo/model.dcz:fc1\"")
-    path, _, layer = text.rpartition(":")
-    q = _rel(p, path.strip())
+    path, layer = spec
+    q = _rel(p, path)
     if not q.is_file():
         raise _err(p, f"[sweep] structure = {text!r}: no such archive ({q})")
     try:
-        prof = structure_from_archive(q.resolve(), layer.strip())
+        prof = structure_from_archive(q.resolve(), layer)
     except (DcsimError, ValueError) as e:
         raise _err(p, f"[sweep] structure = {text!r}: {e}") from None
-    return (StructureProfile(text, prof.row_density, prof.col_density),
-            {"archive": file_sha256(q), "layer": layer.strip()})
+    return (StructureProfile(text, prof.row_density, prof.col_density), {"archive": file_sha256(q), "layer": layer})
 
 
 def _plain_name(name: str) -> bool:
